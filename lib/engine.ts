@@ -1,0 +1,165 @@
+// Typed front of the native engine: the Momentum² Teacher training step and the linear probe.
+// Every call that computes runs off the JS thread and returns a Promise.
+import { addon } from './native';
+
+export type Arch = 'resnet18' | 'resnet34' | 'resnet50' | 'resnet101' | 'resnet152';
+
+export interface EncoderConfig {
+  arch: Arch;
+  /** Multiplies every channel count (64·width stem, planes 64/128/256/512·width). Default 1. */
+  width?: number;
+  /** 3x3 stride-1 stem without max pool, for 28–64 px images (ours; off in reference experiments). */
+  smallStem?: boolean;
+  /** Threads for this model's compute (oneDNN/OpenMP). Default: all cores. */
+  threads?: number;
+  /** Seed of the weight initialisation. Default 0. */
+  seed?: number;
+}
+
+export interface OptimizerConfig {
+  name: 'sgd' | 'lars';
+  /** Default 0.9. */
+  momentum?: number;
+  /** Default 1e-4 (SGD) — set explicitly for LARS experiments (1e-6 in the reference). */
+  weightDecay?: number;
+  /** LARS trust coefficient η. Default 0.001. */
+  eta?: number;
+}
+
+export interface M2TConfig extends EncoderConfig {
+  /** Projector/predictor hidden width. Default 4096. */
+  hiddenDim?: number;
+  /** Projection dimension. Default 256. */
+  outDim?: number;
+  /** K: total iterations; drives the τ and α cosine schedules. */
+  totalIterations: number;
+  /** τ_base of the teacher EMA. Default 0.99. */
+  tauBase?: number;
+  optimizer?: OptimizerConfig;
+  /** Reproduce quirk 1 (extra n/(n−1) on the momentum-BN variance). Default true. */
+  bnDoubleUnbias?: boolean;
+}
+
+/** A batch of images, NHWC float32 (already normalised). shape = [n, h, w, 3]. */
+export interface ImageBatch {
+  data: Float32Array;
+  shape: [number, number, number, number];
+}
+
+export interface TensorEntry {
+  shape: number[];
+  data: Float32Array;
+}
+/** PyTorch-named tensors (spec §1); conv weights OIHW, as in PyTorch. */
+export type StateDict = Record<string, TensorEntry>;
+
+export interface StepResult {
+  loss: number;
+  /** τ used by this step's EMA. */
+  tau: number;
+  /** Momentum-BN α after this step. */
+  alpha: number;
+  /** Iterations completed. */
+  iteration: number;
+}
+
+export interface Checkpoint {
+  tensors: StateDict;
+  metadata: Record<string, string>;
+}
+
+interface NativeM2T {
+  step(v1: Float32Array, s1: number[], v2: Float32Array, s2: number[], lr: number): Promise<StepResult>;
+  iteration(): number;
+  tau(): number;
+  alpha(): number;
+  stateDict(includeOptimizer: boolean): StateDict;
+  loadStateDict(sd: StateDict, includeOptimizer: boolean): void;
+  save(path: string, metadata: Record<string, string>): Promise<void>;
+  load(path: string): Promise<Record<string, string>>;
+}
+
+export class Momentum2Teacher {
+  private readonly native: NativeM2T;
+  constructor(readonly config: M2TConfig) {
+    this.native = new (addon().Momentum2Teacher)(config);
+  }
+  /** One whole iteration of spec §3 at learning rate `lr`. */
+  step(view1: ImageBatch, view2: ImageBatch, lr: number): Promise<StepResult> {
+    return this.native.step(view1.data, view1.shape, view2.data, view2.shape, lr);
+  }
+  get iteration(): number { return this.native.iteration(); }
+  /** τ the next step will use. */
+  get tau(): number { return this.native.tau(); }
+  /** Current momentum-BN α. */
+  get alpha(): number { return this.native.alpha(); }
+  /** Student, teacher (and, if asked, optimizer `optimizer.<name>.momentum_buffer`) tensors by PyTorch name. */
+  stateDict(opts: { optimizer?: boolean } = {}): StateDict {
+    return this.native.stateDict(opts.optimizer ?? false);
+  }
+  loadStateDict(sd: StateDict, opts: { optimizer?: boolean } = {}): void {
+    this.native.loadStateDict(sd, opts.optimizer ?? false);
+  }
+  /** Atomic safetensors checkpoint: model, optimizer, iteration, momentum-BN state, plus `metadata`. */
+  save(path: string, metadata: Record<string, string> = {}): Promise<void> {
+    return this.native.save(path, metadata);
+  }
+  /** Restores everything `save` wrote; resolves to the file's metadata. */
+  load(path: string): Promise<Record<string, string>> {
+    return this.native.load(path);
+  }
+}
+
+export interface LinearProbeConfig extends EncoderConfig {
+  numClasses: number;
+  /** SGD momentum. Default 0.9. */
+  momentum?: number;
+  /** Default 0. */
+  weightDecay?: number;
+}
+
+export interface EvalResult {
+  logits: Float32Array;
+  top1: number;
+  top5: number;
+  loss: number;
+}
+
+interface NativeProbe {
+  loadEncoder(sd: StateDict, prefix: string): void;
+  trainStep(x: Float32Array, s: number[], labels: Int32Array, lr: number): Promise<{ loss: number }>;
+  evaluate(x: Float32Array, s: number[], labels: Int32Array): Promise<EvalResult>;
+  features(x: Float32Array, s: number[]): Promise<Float32Array>;
+  stateDict(includeOptimizer: boolean): StateDict;
+  loadStateDict(sd: StateDict, includeOptimizer: boolean): void;
+  save(path: string, metadata: Record<string, string>): Promise<void>;
+  load(path: string): Promise<Record<string, string>>;
+}
+
+/** Frozen encoder (BN in inference mode) → Linear → BatchNorm1d → cross-entropy (spec §6). */
+export class LinearProbe {
+  private readonly native: NativeProbe;
+  constructor(readonly config: LinearProbeConfig) {
+    this.native = new (addon().LinearProbe)(config);
+  }
+  /** Copies `<prefix>*` encoder tensors (no `fc.*`) into the frozen encoder; throws naming a missing or mis-shaped key. */
+  loadEncoder(sd: StateDict, prefix = 'teacher_encoder.'): void { this.native.loadEncoder(sd, prefix); }
+  trainStep(images: ImageBatch, labels: Int32Array, lr: number): Promise<{ loss: number }> {
+    return this.native.trainStep(images.data, images.shape, labels, lr);
+  }
+  /** Inference-mode logits; top1/top5 count correct predictions in the batch. */
+  evaluate(images: ImageBatch, labels: Int32Array): Promise<EvalResult> {
+    return this.native.evaluate(images.data, images.shape, labels);
+  }
+  /** Pooled encoder features, [n, featDim] row-major. */
+  features(images: ImageBatch): Promise<Float32Array> { return this.native.features(images.data, images.shape); }
+  stateDict(opts: { optimizer?: boolean } = {}): StateDict { return this.native.stateDict(opts.optimizer ?? false); }
+  loadStateDict(sd: StateDict, opts: { optimizer?: boolean } = {}): void { this.native.loadStateDict(sd, opts.optimizer ?? false); }
+  save(path: string, metadata: Record<string, string> = {}): Promise<void> { return this.native.save(path, metadata); }
+  load(path: string): Promise<Record<string, string>> { return this.native.load(path); }
+}
+
+/** Reads a safetensors file (tensors as float32 + metadata) without building a model. */
+export function readCheckpoint(path: string): Promise<Checkpoint> {
+  return addon().readSafetensors(path);
+}
