@@ -1,0 +1,101 @@
+// Layers with explicit forward/backward over the Backend. A layer remembers what its backward
+// needs from the last forward; inputs are held by the caller (the block or model).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/module.h"
+
+namespace m2t {
+
+class Conv2d {
+ public:
+  Conv2d(Backend& be, std::string name, int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t pad);
+  void register_in(Registry& r) { r.param(weight); }
+  void forward(const Tensor& x, Tensor& y) { kernel_->forward(x, weight.value, y); }
+  // Writes weight.grad; writes dx unless it is null.
+  void backward(const Tensor& x, const Tensor& dy, Tensor* dx);
+
+  Param weight;
+
+ private:
+  std::unique_ptr<ConvKernel> kernel_;
+};
+
+// How a BatchNorm normalises (spec §2).
+enum class BnMode {
+  Train,     // batch statistics per group (view); running stats updated once per group, momentum 0.1
+  Momentum,  // the teacher's momentum BN: α-mixed statistics, pair-averaged running-stat updates
+  Infer,     // running statistics
+};
+
+struct MomentumBnOptions {
+  int64_t total_pairs = 1;    // K: α = (cos(π·pairs/K) + 1)/2
+  bool double_unbias = true;  // quirk 1: extra n/(n−1) on the (already unbiased) variance
+};
+
+class BatchNorm {
+ public:
+  static constexpr float kEps = 1e-5f;
+  BatchNorm(std::string name, int64_t channels);
+  void register_in(Registry& r);
+  // x: NHWC or [N, C]; G groups along N. relu fuses a ReLU after the affine map.
+  void forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode, bool relu);
+  // Train mode only. y is the forward output (needed for the ReLU mask when relu). dy may be clobbered.
+  void backward(Backend& be, const Tensor& x, const Tensor& y, Tensor& dy, Tensor& dx);
+
+  int64_t channels() const { return C_; }
+  const std::string& name() const { return name_; }
+
+  Param gamma, beta;
+  Tensor running_mean, running_var, num_batches_tracked;
+  // Momentum-BN state (teacher only): α, completed pairs, one-slot stash of (μ_b, v_b).
+  MomentumBnOptions mbn;
+  double alpha = 1.0;
+  int64_t pairs = 0;
+  bool stash_full = false;
+  std::vector<float> stash_mean, stash_var;
+
+ private:
+  void momentum_forward(Backend& be, const Tensor& x, Tensor& y, int G, bool relu);
+  std::string name_;
+  int64_t C_;
+  int G_ = 1;
+  bool relu_ = false;
+  std::vector<float> mean_, var_, invstd_, scale_, shift_;
+};
+
+class Linear {
+ public:
+  Linear(std::string name, int64_t in, int64_t out);
+  void register_in(Registry& r) {
+    r.param(weight);
+    r.param(bias);
+  }
+  void forward(Backend& be, const Tensor& x, Tensor& y) { be.linear_forward(x, weight.value, bias.value, y); }
+  void backward(Backend& be, const Tensor& x, const Tensor& dy, Tensor* dx) {
+    be.linear_backward(x, weight.value, dy, dx, weight.grad, bias.grad);
+  }
+  Param weight, bias;
+};
+
+// Linear → BN1d → ReLU → Linear: the projector and the predictor (spec §1). Names fc.{i}, fc.{i+1}, fc.{i+3}.
+class Mlp {
+ public:
+  Mlp(const std::string& prefix, int first_index, int64_t in, int64_t hidden, int64_t out);
+  void register_in(Registry& r);
+  void init(uint64_t seed);
+  void forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode);
+  void backward(Backend& be, const Tensor& dy, Tensor& dx);
+
+  Linear l0;
+  BatchNorm bn;
+  Linear l3;
+
+ private:
+  const Tensor* x_ = nullptr;
+  Tensor h0_, h1_, dh1_, dh0_;
+};
+
+}  // namespace m2t

@@ -1,0 +1,83 @@
+// Momentum² Teacher (spec §1–§4): student encoder + projector + predictor trained by SGD/LARS,
+// teacher encoder + projector as an EMA of the student with momentum-BN statistics.
+// step() is one whole iteration of spec §3.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "comm/comm.h"
+#include "io/safetensors.h"
+#include "models/resnet.h"
+#include "optim/optimizer.h"
+
+namespace m2t {
+
+struct M2TConfig {
+  EncoderConfig encoder;
+  int64_t hidden_dim = 4096;
+  int64_t out_dim = 256;
+  int64_t total_iterations = 0;  // K
+  double tau_base = 0.99;
+  OptimizerConfig optimizer;
+  bool bn_double_unbias = true;  // quirk 1
+  uint64_t seed = 0;
+  int threads = 0;  // 0: OpenMP's default
+};
+
+void validate(const M2TConfig& cfg);
+
+struct StepResult {
+  double loss, tau, alpha;
+  int64_t iteration;  // completed iterations after this step
+};
+
+// Sets OpenMP's thread count for the calling thread when n > 0.
+void use_threads(int n);
+
+class Momentum2Teacher {
+ public:
+  Momentum2Teacher(Backend& be, const M2TConfig& cfg, Comm* comm = nullptr);
+
+  // v1, v2: [B, H, W, 3] NHWC, the two views of the same B images.
+  StepResult step(const Tensor& v1, const Tensor& v2, double lr);
+
+  // τ_k = 1 − (1 − τ_base)·(cos(π·k/K) + 1)/2
+  double tau_at(int64_t k) const;
+  double alpha() const;
+  int64_t iteration() const { return iteration_; }
+
+  // Student and teacher tensors by PyTorch name (spec §1); the optimizer's under "optimizer.".
+  const Registry& model_state() const { return model_; }
+  const Registry& optimizer_state() const { return optim_state_; }
+  const std::vector<Param*>& student_params() const { return student_.params(); }
+
+  // Copies named tensors in. Model keys must all be present (optimizer keys too when
+  // include_optimizer); unknown or mis-shaped keys throw Error naming the key.
+  void load_state(const std::map<std::string, StTensor>& tensors, bool include_optimizer);
+  std::map<std::string, std::string> training_metadata() const;
+  void restore_metadata(const std::map<std::string, std::string>& meta, const std::string& source);
+
+  void save(const std::string& path, std::map<std::string, std::string> metadata) const;
+  std::map<std::string, std::string> load(const std::string& path);
+
+  const M2TConfig& config() const { return cfg_; }
+
+ private:
+  void forward_backward(const Tensor& x_student, const Tensor& x_teacher, StepResult& r);
+
+  Backend& be_;
+  M2TConfig cfg_;
+  Comm* comm_;
+  LocalComm local_comm_;
+  ResNet s_enc_, t_enc_;
+  Mlp s_proj_, s_pred_, t_proj_;
+  Registry student_, teacher_, model_, optim_state_;
+  std::vector<BatchNorm*> teacher_bns_, student_bn_;
+  std::unique_ptr<Optimizer> opt_;
+  int64_t iteration_ = 0;
+  Tensor xs_, xt_, zs_, ps_, qs_raw_, q_, zt_, k_, dq_, dqraw_, dps_, dzs_;
+  std::vector<float> qnorm_, knorm_;
+};
+
+}  // namespace m2t

@@ -1,0 +1,112 @@
+#include "models/probe.h"
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "models/m2t.h"
+
+namespace m2t {
+
+LinearProbe::LinearProbe(Backend& be, const ProbeConfig& cfg)
+    : be_(be), cfg_(cfg), enc_(be, cfg.encoder, "encoder."),
+      fc_("fc.0", enc_.feature_dim(), std::max<int64_t>(cfg.num_classes, 1)),
+      bn_("fc.1", std::max<int64_t>(cfg.num_classes, 1)) {
+  if (cfg.num_classes < 2 || cfg.num_classes > (1 << 24))
+    fail(ErrorKind::RangeError, "numClasses: must be in [2, 2^24], got ", cfg.num_classes);
+  validate(cfg.optimizer);
+  enc_.register_in(encoder_);
+  enc_.init(cfg.seed);
+  fc_.register_in(classifier_);
+  bn_.register_in(classifier_);
+  for (const Registry* r : {&encoder_, &classifier_})
+    for (const Entry& e : r->entries()) model_.buffer(e.name, *e.value, e.is_int64);
+  init_normal(fc_.weight.value, fc_.weight.name, cfg.seed, 0.0, 0.01);  // bias stays 0
+  opt_ = std::make_unique<Optimizer>(be, cfg.optimizer, classifier_.params());
+  opt_->register_in(optim_state_);
+}
+
+void LinearProbe::load_encoder(const std::map<std::string, StTensor>& tensors, const std::string& prefix) {
+  for (const Entry& e : encoder_.entries()) {
+    const std::string key = prefix + e.name.substr(std::strlen("encoder."));
+    auto it = tensors.find(key);
+    if (it == tensors.end()) fail(ErrorKind::Error, "encoder: missing key '", key, "'");
+    if (numel_of(it->second.shape) != e.value->numel() ||
+        (e.value->ndim() > 0 && it->second.shape != e.value->shape()))
+      fail(ErrorKind::Error, "encoder: key '", key, "' has shape ", shape_str(it->second.shape), ", expected ",
+           shape_str(e.value->shape()), " (different arch or width?)");
+  }
+  for (const Entry& e : encoder_.entries()) {
+    const StTensor& t = tensors.at(prefix + e.name.substr(std::strlen("encoder.")));
+    std::memcpy(e.value->data(), t.data.data(), t.data.size() * sizeof(float));
+  }
+}
+
+const Tensor& LinearProbe::features(const Tensor& x) {
+  use_threads(cfg_.threads);
+  return enc_.forward(x, 1, BnMode::Infer);
+}
+
+const Tensor& LinearProbe::classify(const Tensor& x, BnMode bn_mode) {
+  feat_ = &features(x);
+  fc_.forward(be_, *feat_, h_);
+  bn_.forward(be_, h_, logits_, 1, bn_mode, false);
+  return logits_;
+}
+
+double LinearProbe::train_step(const Tensor& x, const int32_t* labels, double lr) {
+  const Tensor& logits = classify(x, BnMode::Train);
+  const double loss = be_.cross_entropy(logits, labels, &dlogits_);
+  bn_.gamma.grad.zero();
+  bn_.beta.grad.zero();
+  bn_.backward(be_, h_, logits_, dlogits_, dh_);
+  fc_.backward(be_, *feat_, dh_, nullptr);
+  opt_->step(lr);
+  return loss;
+}
+
+ProbeEval LinearProbe::evaluate(const Tensor& x, const int32_t* labels, Tensor& out) {
+  const Tensor& logits = classify(x, BnMode::Infer);
+  ProbeEval r{be_.cross_entropy(logits, labels, nullptr), 0, 0};
+  const int64_t N = logits.dim(0), K = logits.dim(1);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* row = logits.data() + n * K;
+    const float target = row[labels[n]];
+    // Rank of the true class: classes scoring strictly higher (ties count in its favour).
+    int64_t above = 0;
+    for (int64_t k = 0; k < K; ++k) above += row[k] > target;
+    r.top1 += above < 1;
+    r.top5 += above < 5;
+  }
+  out.resize(logits.shape());
+  out.copy_from(logits);
+  return r;
+}
+
+void LinearProbe::load_state(const std::map<std::string, StTensor>& tensors, bool include_optimizer) {
+  load_entries(tensors, model_, optim_state_, include_optimizer);
+  if (include_optimizer) opt_->set_started(true);
+}
+
+void LinearProbe::save(const std::string& path, std::map<std::string, std::string> metadata) const {
+  std::vector<StItem> items;
+  for (const Registry* r : {&model_, &optim_state_})
+    for (const Entry& e : r->entries()) items.push_back({e.name, e.value->data(), e.value->shape(), e.is_int64});
+  metadata["format"] = "momentum2-teacher-probe/1";
+  metadata["probe.optimizer_started"] = opt_->started() ? "true" : "false";
+  write_safetensors(path, items, metadata);
+}
+
+std::map<std::string, std::string> LinearProbe::load(const std::string& path) {
+  StFile f = read_safetensors(path);
+  try {
+    load_state(f.tensors, true);
+  } catch (const Error& e) {
+    fail(e.kind(), path, ": ", e.what());
+  }
+  opt_->set_started(f.metadata["probe.optimizer_started"] != "false");
+  return f.metadata;
+}
+
+}  // namespace m2t

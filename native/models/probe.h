@@ -1,0 +1,64 @@
+// Linear evaluation (spec §6): frozen encoder (BN in inference mode, the teacher's running stats)
+// → Linear(feat → classes) → BatchNorm1d → cross-entropy; SGD on the classifier only.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "io/safetensors.h"
+#include "models/resnet.h"
+#include "optim/optimizer.h"
+
+namespace m2t {
+
+struct ProbeConfig {
+  EncoderConfig encoder;
+  int64_t num_classes = 1000;
+  OptimizerConfig optimizer{"sgd", 0.9, 0.0, 0.001};
+  uint64_t seed = 0;
+  int threads = 0;
+};
+
+struct ProbeEval {
+  double loss;
+  int64_t top1, top5;  // correct predictions in the batch
+};
+
+class LinearProbe {
+ public:
+  LinearProbe(Backend& be, const ProbeConfig& cfg);
+
+  // Copies `<prefix><encoder name>` tensors (conv weights, BN γ/β and running stats) into the
+  // frozen encoder. Every encoder key must be present with its shape; `<prefix>fc.*` is ignored.
+  void load_encoder(const std::map<std::string, StTensor>& tensors, const std::string& prefix);
+
+  // One SGD step on the classifier; returns the loss. x [N,H,W,3] NHWC.
+  double train_step(const Tensor& x, const int32_t* labels, double lr);
+  // Inference-mode logits [N, classes] into `logits`.
+  ProbeEval evaluate(const Tensor& x, const int32_t* labels, Tensor& logits);
+  // Pooled features of the frozen encoder, [N, feature_dim].
+  const Tensor& features(const Tensor& x);
+
+  // "encoder.*" (frozen) and "fc.0.*", "fc.1.*" (classifier) tensors; optimizer under "optimizer.".
+  const Registry& model_state() const { return model_; }
+  const Registry& optimizer_state() const { return optim_state_; }
+  void load_state(const std::map<std::string, StTensor>& tensors, bool include_optimizer);
+  void save(const std::string& path, std::map<std::string, std::string> metadata) const;
+  std::map<std::string, std::string> load(const std::string& path);
+  int64_t feature_dim() const { return enc_.feature_dim(); }
+
+ private:
+  const Tensor& classify(const Tensor& x, BnMode bn_mode);
+
+  Backend& be_;
+  ProbeConfig cfg_;
+  ResNet enc_;
+  Linear fc_;
+  BatchNorm bn_;
+  Registry encoder_, classifier_, model_, optim_state_;
+  std::unique_ptr<Optimizer> opt_;
+  const Tensor* feat_ = nullptr;
+  Tensor h_, logits_, dlogits_, dh_;
+};
+
+}  // namespace m2t

@@ -1,0 +1,58 @@
+// ResNet encoders, torchvision v1.5 topology (spec §1), NHWC, with a width multiplier and an
+// optional small-image stem. forward() takes G groups (views) for per-view BN statistics.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/layers.h"
+
+namespace m2t {
+
+struct EncoderConfig {
+  std::string arch = "resnet50";  // resnet18/34/50/101/152
+  double width = 1.0;
+  bool small_stem = false;
+};
+
+// Throws RangeError naming `arch` or `width` when they are not valid.
+void validate(const EncoderConfig& cfg);
+
+class Block {
+ public:
+  virtual ~Block() = default;
+  virtual void register_in(Registry& r) = 0;
+  virtual void init(uint64_t seed) = 0;
+  virtual void forward(Backend& be, const Tensor& x, int G, BnMode mode) = 0;
+  virtual void backward(Backend& be, Tensor& dout, Tensor& dx) = 0;  // dout may be clobbered
+  virtual std::vector<BatchNorm*> bns() = 0;
+  Tensor out;
+};
+
+class ResNet {
+ public:
+  ResNet(Backend& be, const EncoderConfig& cfg, const std::string& prefix);
+  void register_in(Registry& r);
+  void init(uint64_t seed);
+  // x [N,H,W,3] → features [N, feature_dim()]. The result stays valid until the next forward.
+  const Tensor& forward(const Tensor& x, int G, BnMode mode);
+  // dfeat [N, feature_dim()] → parameter gradients (written, not accumulated, except BN's which
+  // the caller zeroes first).
+  void backward(const Tensor& dfeat);
+  int64_t feature_dim() const { return feat_; }
+  std::vector<BatchNorm*> bns();
+
+ private:
+  Backend& be_;
+  EncoderConfig cfg_;
+  int64_t feat_;
+  std::unique_ptr<Conv2d> conv1_;
+  std::unique_ptr<BatchNorm> bn1_;
+  std::vector<std::unique_ptr<Block>> blocks_;
+  const Tensor* x_ = nullptr;
+  Tensor c1_, r1_, p_, feat_out_;
+  std::vector<int32_t> pool_idx_;
+  Tensor g0_, g1_, dr1_, dc1_;
+};
+
+}  // namespace m2t

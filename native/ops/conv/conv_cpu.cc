@@ -1,0 +1,142 @@
+// Convolution on CPU through oneDNN (v2 API, as Debian ships 2.6).
+// Activations stay NHWC end to end; weights are kept OIHW (PyTorch's layout, what the
+// optimiser and checkpoints see) and reordered into the primitive's preferred blocked layout
+// per call — cheap next to the convolution itself. Primitives are cached per input shape.
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include <dnnl.hpp>
+
+#include "core/backend.h"
+#include "core/error.h"
+#include "ops/cpu_common.h"
+
+namespace m2t::cpu {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+class ConvCpu final : public ConvKernel {
+ public:
+  explicit ConvCpu(const ConvGeom& g) : g_(g) {}
+
+  void forward(const Tensor& x, const Tensor& w, Tensor& y) override {
+    Entry& e = entry(x.shape());
+    y.resize(e.y_shape);
+    memory src(e.src_md, engine(), const_cast<float*>(x.data()));
+    memory dst(e.dst_md, engine(), y.data());
+    dnnl::stream s(engine());
+    memory wm = weights_for(s, e.fwd_pd.weights_desc(), w, e.fwd_w);
+    e.fwd.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}});
+    s.wait();
+  }
+
+  void backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, Tensor& dx) override {
+    Entry& e = entry(x_shape);
+    ensure_bwd(e);
+    dx.resize(x_shape);
+    memory ddst(e.dst_md, engine(), const_cast<float*>(dy.data()));
+    memory dsrc(e.src_md, engine(), dx.data());
+    dnnl::stream s(engine());
+    memory wm = weights_for(s, e.bwd_data_pd.weights_desc(), w, e.bwd_w);
+    e.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dsrc}});
+    s.wait();
+  }
+
+  void backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw) override {
+    Entry& e = entry(x.shape());
+    ensure_bwd(e);
+    memory src(e.src_md, engine(), const_cast<float*>(x.data()));
+    memory ddst(e.dst_md, engine(), const_cast<float*>(dy.data()));
+    memory user_dw(user_w_md(), engine(), dw.data());
+    dnnl::stream s(engine());
+    bool direct = e.bwd_weights_pd.diff_weights_desc() == user_w_md();
+    memory prim_dw = direct ? user_dw : memory(e.bwd_weights_pd.diff_weights_desc(), engine());
+    e.bwd_weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, prim_dw}});
+    if (!direct) dnnl::reorder(prim_dw, user_dw).execute(s, prim_dw, user_dw);
+    s.wait();
+  }
+
+ private:
+  struct Entry {
+    Shape y_shape;
+    memory::desc src_md, dst_md;
+    dnnl::convolution_forward::primitive_desc fwd_pd;
+    dnnl::convolution_forward fwd;
+    memory fwd_w;  // weights in fwd's layout (scratch)
+    bool has_bwd = false;
+    dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
+    dnnl::convolution_backward_data bwd_data;
+    memory bwd_w;
+    dnnl::convolution_backward_weights::primitive_desc bwd_weights_pd;
+    dnnl::convolution_backward_weights bwd_weights;
+  };
+
+  memory::desc user_w_md() const {
+    return memory::desc({g_.cout, g_.cin, g_.kernel, g_.kernel}, dt::f32, tag::oihw);
+  }
+  memory::desc any_w_md() const {
+    return memory::desc({g_.cout, g_.cin, g_.kernel, g_.kernel}, dt::f32, tag::any);
+  }
+  memory::dims strides() const { return {g_.stride, g_.stride}; }
+  memory::dims pads() const { return {g_.pad, g_.pad}; }
+
+  // The weights as the primitive wants them: the user's buffer itself or a reordered copy.
+  memory weights_for(dnnl::stream& s, const memory::desc& want, const Tensor& w, memory& scratch) {
+    memory user(user_w_md(), engine(), const_cast<float*>(w.data()));
+    if (want == user_w_md()) return user;
+    if (!scratch || scratch.get_desc() != want) scratch = memory(want, engine());
+    dnnl::reorder(user, scratch).execute(s, user, scratch);
+    return scratch;
+  }
+
+  Entry& entry(const Shape& xs) {
+    M2T_CHECK(xs.size() == 4 && xs[3] == g_.cin, "conv: input ", shape_str(xs), " does not have ", g_.cin,
+              " channels (NHWC)");
+    auto key = std::make_tuple(xs[0], xs[1], xs[2]);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+    const int64_t n = xs[0], h = xs[1], wd = xs[2];
+    const int64_t ho = (h + 2 * g_.pad - g_.kernel) / g_.stride + 1;
+    const int64_t wo = (wd + 2 * g_.pad - g_.kernel) / g_.stride + 1;
+    M2T_CHECK(ho > 0 && wo > 0, "conv: input ", shape_str(xs), " is smaller than the ", g_.kernel, "x", g_.kernel,
+              " kernel");
+    Entry e;
+    e.y_shape = {n, ho, wo, g_.cout};
+    e.src_md = memory::desc({n, g_.cin, h, wd}, dt::f32, tag::nhwc);
+    e.dst_md = memory::desc({n, g_.cout, ho, wo}, dt::f32, tag::nhwc);
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                      e.src_md, any_w_md(), e.dst_md, strides(), pads(), pads());
+    e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, engine());
+    e.fwd = dnnl::convolution_forward(e.fwd_pd);
+    return cache_.emplace(key, std::move(e)).first->second;
+  }
+
+  void ensure_bwd(Entry& e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (e.has_bwd) return;
+    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, e.src_md, any_w_md(), e.dst_md,
+                                             strides(), pads(), pads());
+    e.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bd, engine(), e.fwd_pd);
+    e.bwd_data = dnnl::convolution_backward_data(e.bwd_data_pd);
+    dnnl::convolution_backward_weights::desc bw(dnnl::algorithm::convolution_direct, e.src_md, any_w_md(),
+                                                e.dst_md, strides(), pads(), pads());
+    e.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(bw, engine(), e.fwd_pd);
+    e.bwd_weights = dnnl::convolution_backward_weights(e.bwd_weights_pd);
+    e.has_bwd = true;
+  }
+
+  ConvGeom g_;
+  std::mutex mu_;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, Entry> cache_;
+};
+
+}  // namespace
+
+std::unique_ptr<ConvKernel> make_conv(const ConvGeom& g) { return std::make_unique<ConvCpu>(g); }
+
+}  // namespace m2t::cpu

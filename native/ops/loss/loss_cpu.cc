@@ -1,0 +1,82 @@
+// L2 normalisation, the Momentum² Teacher loss and cross-entropy.
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "ops/cpu_common.h"
+
+namespace m2t::cpu {
+
+// y = x / max(‖x‖, ε), ε = 1e-12.
+void l2norm_forward(const Tensor& x, Tensor& y, std::vector<float>& norms) {
+  const int64_t N = x.dim(0), D = x.dim(1);
+  y.resize(x.shape());
+  norms.resize(N);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* r = x.data() + n * D;
+    double s = 0;
+    for (int64_t d = 0; d < D; ++d) s += static_cast<double>(r[d]) * r[d];
+    const float nrm = static_cast<float>(std::sqrt(s));
+    norms[n] = nrm;
+    const float inv = 1.0f / std::max(nrm, 1e-12f);
+    for (int64_t d = 0; d < D; ++d) y.data()[n * D + d] = r[d] * inv;
+  }
+}
+
+// For ‖x‖ > ε: dx = (dy − y·⟨dy, y⟩) / ‖x‖; below ε the denominator is the constant ε: dx = dy / ε.
+void l2norm_backward(const Tensor& x, const Tensor& y, const std::vector<float>& norms, const Tensor& dy,
+                     Tensor& dx) {
+  const int64_t N = x.dim(0), D = x.dim(1);
+  dx.resize(x.shape());
+  for (int64_t n = 0; n < N; ++n) {
+    const float* yr = y.data() + n * D;
+    const float* g = dy.data() + n * D;
+    float* o = dx.data() + n * D;
+    if (norms[n] > 1e-12f) {
+      double dot = 0;
+      for (int64_t d = 0; d < D; ++d) dot += static_cast<double>(g[d]) * yr[d];
+      const float inv = 1.0f / norms[n];
+      for (int64_t d = 0; d < D; ++d) o[d] = (g[d] - yr[d] * static_cast<float>(dot)) * inv;
+    } else {
+      for (int64_t d = 0; d < D; ++d) o[d] = g[d] / 1e-12f;
+    }
+  }
+}
+
+// L = (1/B) Σ_b [4 − 2(⟨q1_b, k1_b⟩ + ⟨q2_b, k2_b⟩)] with rows b of q = [q1; q2] paired with
+// rows b of k = [k1; k2]; ∂L/∂q_row = −2·k_row / B.
+float m2t_loss(const Tensor& q, const Tensor& k, Tensor& dq) {
+  const int64_t N = q.dim(0), D = q.dim(1), B = N / 2;
+  M2T_CHECK(k.dim(0) == N && k.dim(1) == D && N % 2 == 0, "m2t_loss: shapes ", shape_str(q.shape()), " and ",
+            shape_str(k.shape()));
+  dq.resize(q.shape());
+  double dots = 0;
+  for (int64_t i = 0; i < N * D; ++i) {
+    dots += static_cast<double>(q.data()[i]) * k.data()[i];
+    dq.data()[i] = -2.0f * k.data()[i] / static_cast<float>(B);
+  }
+  return static_cast<float>(4.0 - 2.0 * dots / B);
+}
+
+float cross_entropy(const Tensor& logits, const int32_t* labels, Tensor* dlogits) {
+  const int64_t N = logits.dim(0), K = logits.dim(1);
+  if (dlogits) dlogits->resize(logits.shape());
+  double total = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const float* r = logits.data() + n * K;
+    const int32_t y = labels[n];
+    M2T_CHECK(y >= 0 && y < K, "label ", y, " of sample ", n, " is outside [0, ", K, ")");
+    const float mx = *std::max_element(r, r + K);
+    double z = 0;
+    for (int64_t j = 0; j < K; ++j) z += std::exp(static_cast<double>(r[j] - mx));
+    total += std::log(z) + mx - r[y];
+    if (dlogits) {
+      float* g = dlogits->data() + n * K;
+      for (int64_t j = 0; j < K; ++j)
+        g[j] = static_cast<float>((std::exp(static_cast<double>(r[j] - mx)) / z - (j == y ? 1.0 : 0.0)) / N);
+    }
+  }
+  return static_cast<float>(total / N);
+}
+
+}  // namespace m2t::cpu
