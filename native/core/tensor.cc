@@ -56,6 +56,11 @@ void Tensor::copy_from(const Tensor& other) {
   if (numel_) std::memcpy(data_.get(), other.data_.get(), numel_ * sizeof(float));
 }
 
+void Tensor::copy_from_resized(const Tensor& other) {
+  resize(other.shape_);
+  copy_from(other);
+}
+
 Tensor Tensor::clone() const {
   Tensor t(shape_, device_);
   t.copy_from(*this);

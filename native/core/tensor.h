@@ -36,6 +36,7 @@ class Tensor {
   void resize(const Shape& shape);
   void zero();
   void copy_from(const Tensor& other);  // same numel required
+  void copy_from_resized(const Tensor& other);  // takes other's shape
   Tensor clone() const;
 
  private:

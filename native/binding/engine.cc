@@ -1,0 +1,328 @@
+// Node-API classes Momentum2Teacher and LinearProbe, and readSafetensors. Compute runs on the
+// libuv pool; one call at a time per object (a second overlapping call is rejected, not queued,
+// so a forgotten `await` shows up at once).
+#include <cstring>
+#include <memory>
+
+#include "binding/addon.h"
+#include "binding/convert.h"
+#include "models/m2t.h"
+#include "models/probe.h"
+
+namespace m2t::binding {
+namespace {
+
+// Shared by both classes: the busy flag that serialises async calls on one object.
+class Busy {
+ public:
+  void enter(Napi::Env env, const char* cls) {
+    if (busy_)
+      throw Napi::Error::New(env, std::string(cls) + ": a previous call (step/save/load) is still running; await it first");
+    busy_ = true;
+  }
+  std::function<void()> release() {
+    return [this] { busy_ = false; };
+  }
+  void check(Napi::Env env, const char* cls) const {
+    if (busy_) throw Napi::Error::New(env, std::string(cls) + ": cannot read or change state while a call is running");
+  }
+
+ private:
+  bool busy_ = false;
+};
+
+template <typename F>
+auto guarded(Napi::Env env, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const m2t::Error& e) {
+    throw_js(env, e);
+  }
+}
+
+EncoderConfig read_encoder(Napi::Env env, Fields& f) {
+  EncoderConfig e;
+  if (!f.has("arch")) throw Napi::TypeError::New(env, "config: 'arch' is required (e.g. 'resnet50')");
+  e.arch = f.string("arch", "");
+  e.width = f.number("width", 1.0, 1.0 / 64, 16);
+  e.small_stem = f.boolean("smallStem", false);
+  guarded(env, [&] { validate(e); });
+  return e;
+}
+
+OptimizerConfig read_optimizer(Napi::Env env, Fields f, const OptimizerConfig& def) {
+  f.only({"name", "momentum", "weightDecay", "eta"});
+  OptimizerConfig o = def;
+  o.name = f.string("name", def.name);
+  o.momentum = f.number("momentum", def.momentum, 0, 0.999999);
+  o.weight_decay = f.number("weightDecay", def.weight_decay, 0, 1);
+  o.eta = f.number("eta", def.eta, 1e-12, 1e6);
+  guarded(env, [&] { validate(o); });
+  return o;
+}
+
+class M2TWrap : public Napi::ObjectWrap<M2TWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Momentum2Teacher",
+                       {InstanceMethod("step", &M2TWrap::Step), InstanceMethod("iteration", &M2TWrap::Iteration),
+                        InstanceMethod("tau", &M2TWrap::Tau), InstanceMethod("alpha", &M2TWrap::Alpha),
+                        InstanceMethod("stateDict", &M2TWrap::StateDict),
+                        InstanceMethod("loadStateDict", &M2TWrap::LoadStateDict),
+                        InstanceMethod("save", &M2TWrap::Save), InstanceMethod("load", &M2TWrap::Load)});
+  }
+
+  explicit M2TWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<M2TWrap>(info) {
+    Napi::Env env = info.Env();
+    Fields f(env, info[0], "Momentum2Teacher config");
+    f.only({"arch", "width", "smallStem", "threads", "seed", "hiddenDim", "outDim", "totalIterations", "tauBase",
+            "optimizer", "bnDoubleUnbias"});
+    M2TConfig c;
+    c.encoder = read_encoder(env, f);
+    c.hidden_dim = f.integer("hiddenDim", 4096, 1, 1 << 20);
+    c.out_dim = f.integer("outDim", 256, 1, 1 << 20);
+    if (!f.has("totalIterations")) throw Napi::TypeError::New(env, "Momentum2Teacher config: 'totalIterations' is required");
+    c.total_iterations = f.integer("totalIterations", 1, 1, int64_t(1) << 40);
+    c.tau_base = f.number("tauBase", 0.99, 0, 1);
+    c.optimizer = read_optimizer(env, f.sub("optimizer"), OptimizerConfig{});
+    c.bn_double_unbias = f.boolean("bnDoubleUnbias", true);
+    c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
+    c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
+    model_ = guarded(env, [&] { return std::make_shared<Momentum2Teacher>(cpu_backend(), c); });
+  }
+
+ private:
+  static constexpr const char* kName = "Momentum2Teacher";
+
+  Napi::Value Step(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto v1 = std::make_shared<Tensor>(image_batch(env, info[0], info[1], "view1"));
+    auto v2 = std::make_shared<Tensor>(image_batch(env, info[2], info[3], "view2"));
+    if (v1->shape() != v2->shape())
+      throw Napi::RangeError::New(env, "view2: shape " + shape_str(v2->shape()) + " differs from view1's " +
+                                           shape_str(v1->shape()));
+    const double lr = finite_number(env, info[4], "lr", 0, 1e6);
+    busy_.enter(env, kName);
+    auto model = model_;
+    auto res = std::make_shared<StepResult>();
+    return run_async(
+        env, [=] { *res = model->step(*v1, *v2, lr); },
+        [res](Napi::Env e) {
+          Napi::Object o = Napi::Object::New(e);
+          o.Set("loss", res->loss);
+          o.Set("tau", res->tau);
+          o.Set("alpha", res->alpha);
+          o.Set("iteration", static_cast<double>(res->iteration));
+          return o;
+        },
+        busy_.release());
+  }
+  Napi::Value Iteration(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(model_->iteration()));
+  }
+  Napi::Value Tau(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), model_->tau_at(model_->iteration()));
+  }
+  Napi::Value Alpha(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), model_->alpha()); }
+  Napi::Value StateDict(const Napi::CallbackInfo& info) {
+    busy_.check(info.Env(), kName);
+    std::vector<const Registry*> regs{&model_->model_state()};
+    if (info[0].ToBoolean()) regs.push_back(&model_->optimizer_state());
+    return state_to_js(info.Env(), regs);
+  }
+  Napi::Value LoadStateDict(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    busy_.check(env, kName);
+    auto sd = state_from_js(env, info[0], "stateDict");
+    guarded(env, [&] { model_->load_state(sd, info[1].ToBoolean()); });
+    return env.Undefined();
+  }
+  Napi::Value Save(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string path = path_arg(env, info[0], "path");
+    auto meta = string_map(env, info[1], "metadata");
+    busy_.enter(env, kName);
+    auto model = model_;
+    return run_async(env, [=] { model->save(path, meta); }, [](Napi::Env e) { return e.Undefined(); },
+                     busy_.release());
+  }
+  Napi::Value Load(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string path = path_arg(env, info[0], "path");
+    busy_.enter(env, kName);
+    auto model = model_;
+    auto meta = std::make_shared<std::map<std::string, std::string>>();
+    return run_async(env, [=] { *meta = model->load(path); }, [meta](Napi::Env e) { return metadata_to_js(e, *meta); },
+                     busy_.release());
+  }
+
+  std::shared_ptr<Momentum2Teacher> model_;
+  Busy busy_;
+};
+
+class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "LinearProbe",
+                       {InstanceMethod("loadEncoder", &ProbeWrap::LoadEncoder),
+                        InstanceMethod("trainStep", &ProbeWrap::TrainStep),
+                        InstanceMethod("evaluate", &ProbeWrap::Evaluate),
+                        InstanceMethod("features", &ProbeWrap::Features),
+                        InstanceMethod("stateDict", &ProbeWrap::StateDict),
+                        InstanceMethod("loadStateDict", &ProbeWrap::LoadStateDict),
+                        InstanceMethod("save", &ProbeWrap::Save), InstanceMethod("load", &ProbeWrap::Load)});
+  }
+
+  explicit ProbeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProbeWrap>(info) {
+    Napi::Env env = info.Env();
+    Fields f(env, info[0], "LinearProbe config");
+    f.only({"arch", "width", "smallStem", "threads", "seed", "numClasses", "momentum", "weightDecay"});
+    ProbeConfig c;
+    c.encoder = read_encoder(env, f);
+    if (!f.has("numClasses")) throw Napi::TypeError::New(env, "LinearProbe config: 'numClasses' is required");
+    c.num_classes = f.integer("numClasses", 2, 2, 1 << 24);
+    c.optimizer.momentum = f.number("momentum", 0.9, 0, 0.999999);
+    c.optimizer.weight_decay = f.number("weightDecay", 0.0, 0, 1);
+    c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
+    c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
+    probe_ = guarded(env, [&] { return std::make_shared<LinearProbe>(cpu_backend(), c); });
+    classes_ = c.num_classes;
+  }
+
+ private:
+  static constexpr const char* kName = "LinearProbe";
+
+  std::shared_ptr<std::vector<int32_t>> labels(Napi::Env env, Napi::Value v, int64_t n) {
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      throw Napi::TypeError::New(env, "labels must be an Int32Array");
+    Napi::Int32Array a = v.As<Napi::Int32Array>();
+    if (static_cast<int64_t>(a.ElementLength()) != n)
+      throw Napi::RangeError::New(env, str("labels has ", a.ElementLength(), " entries for ", n, " images"));
+    auto out = std::make_shared<std::vector<int32_t>>(a.Data(), a.Data() + n);
+    for (int64_t i = 0; i < n; ++i)
+      if ((*out)[i] < 0 || (*out)[i] >= classes_)
+        throw Napi::RangeError::New(env, str("labels[", i, "] = ", (*out)[i], " is outside [0, ", classes_, ")"));
+    return out;
+  }
+
+  Napi::Value LoadEncoder(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    busy_.check(env, kName);
+    auto sd = state_from_js(env, info[0], "stateDict");
+    const std::string prefix = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "teacher_encoder.";
+    guarded(env, [&] { probe_->load_encoder(sd, prefix); });
+    return env.Undefined();
+  }
+  Napi::Value TrainStep(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto x = std::make_shared<Tensor>(image_batch(env, info[0], info[1], "images"));
+    auto y = labels(env, info[2], x->dim(0));
+    if (x->dim(0) < 2) throw Napi::RangeError::New(env, "images: training needs at least 2 images (BatchNorm1d)");
+    const double lr = finite_number(env, info[3], "lr", 0, 1e6);
+    busy_.enter(env, kName);
+    auto p = probe_;
+    auto loss = std::make_shared<double>();
+    return run_async(
+        env, [=] { *loss = p->train_step(*x, y->data(), lr); },
+        [loss](Napi::Env e) {
+          Napi::Object o = Napi::Object::New(e);
+          o.Set("loss", *loss);
+          return o;
+        },
+        busy_.release());
+  }
+  Napi::Value Evaluate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto x = std::make_shared<Tensor>(image_batch(env, info[0], info[1], "images"));
+    auto y = labels(env, info[2], x->dim(0));
+    busy_.enter(env, kName);
+    auto p = probe_;
+    auto logits = std::make_shared<Tensor>();
+    auto r = std::make_shared<ProbeEval>();
+    return run_async(
+        env, [=] { *r = p->evaluate(*x, y->data(), *logits); },
+        [=](Napi::Env e) {
+          Napi::Object o = Napi::Object::New(e);
+          Napi::Float32Array a = Napi::Float32Array::New(e, logits->numel());
+          std::memcpy(a.Data(), logits->data(), logits->numel() * sizeof(float));
+          o.Set("logits", a);
+          o.Set("top1", static_cast<double>(r->top1));
+          o.Set("top5", static_cast<double>(r->top5));
+          o.Set("loss", r->loss);
+          return o;
+        },
+        busy_.release());
+  }
+  Napi::Value Features(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto x = std::make_shared<Tensor>(image_batch(env, info[0], info[1], "images"));
+    busy_.enter(env, kName);
+    auto p = probe_;
+    auto out = std::make_shared<Tensor>();
+    return run_async(
+        env, [=] { out->copy_from_resized(p->features(*x)); },
+        [out](Napi::Env e) {
+          Napi::Float32Array a = Napi::Float32Array::New(e, out->numel());
+          std::memcpy(a.Data(), out->data(), out->numel() * sizeof(float));
+          return a;
+        },
+        busy_.release());
+  }
+  Napi::Value StateDict(const Napi::CallbackInfo& info) {
+    busy_.check(info.Env(), kName);
+    std::vector<const Registry*> regs{&probe_->model_state()};
+    if (info[0].ToBoolean()) regs.push_back(&probe_->optimizer_state());
+    return state_to_js(info.Env(), regs);
+  }
+  Napi::Value LoadStateDict(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    busy_.check(env, kName);
+    auto sd = state_from_js(env, info[0], "stateDict");
+    guarded(env, [&] { probe_->load_state(sd, info[1].ToBoolean()); });
+    return env.Undefined();
+  }
+  Napi::Value Save(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string path = path_arg(env, info[0], "path");
+    auto meta = string_map(env, info[1], "metadata");
+    busy_.enter(env, kName);
+    auto p = probe_;
+    return run_async(env, [=] { p->save(path, meta); }, [](Napi::Env e) { return e.Undefined(); }, busy_.release());
+  }
+  Napi::Value Load(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string path = path_arg(env, info[0], "path");
+    busy_.enter(env, kName);
+    auto p = probe_;
+    auto meta = std::make_shared<std::map<std::string, std::string>>();
+    return run_async(env, [=] { *meta = p->load(path); }, [meta](Napi::Env e) { return metadata_to_js(e, *meta); },
+                     busy_.release());
+  }
+
+  std::shared_ptr<LinearProbe> probe_;
+  int64_t classes_ = 0;
+  Busy busy_;
+};
+
+Napi::Value ReadSafetensors(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string path = path_arg(env, info[0], "path");
+  auto f = std::make_shared<StFile>();
+  return run_async(env, [=] { *f = read_safetensors(path); },
+                   [f](Napi::Env e) {
+                     Napi::Object o = Napi::Object::New(e);
+                     o.Set("tensors", tensors_to_js(e, *f));
+                     o.Set("metadata", metadata_to_js(e, f->metadata));
+                     return o;
+                   });
+}
+
+}  // namespace
+
+void InitEngine(Napi::Env env, Napi::Object exports) {
+  exports.Set("Momentum2Teacher", M2TWrap::Define(env));
+  exports.Set("LinearProbe", ProbeWrap::Define(env));
+  exports.Set("readSafetensors", Napi::Function::New(env, ReadSafetensors));
+}
+
+}  // namespace m2t::binding
