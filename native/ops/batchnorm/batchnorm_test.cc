@@ -1,0 +1,167 @@
+// Batch-norm passes with per-view groups: forward against a double reference, backward against
+// finite differences, and the grouped pass against separate passes per view.
+#include <cmath>
+
+#include "core/backend.h"
+#include "models/layers.h"
+#include "tests/gradcheck.h"
+
+namespace m2t::test {
+namespace {
+
+// y = ReLU?((x − μ_g)/sqrt(σ²_g + ε)·γ + β) per group g of rows, biased σ².
+Vec bn_ref(const Vec& x, int64_t C, int G, const Vec& gamma, const Vec& beta, bool relu) {
+  const int64_t M = x.size() / C, Mg = M / G;
+  Vec y(x.size());
+  for (int g = 0; g < G; ++g)
+    for (int64_t c = 0; c < C; ++c) {
+      double m = 0, v = 0;
+      for (int64_t r = g * Mg; r < (g + 1) * Mg; ++r) m += x[r * C + c];
+      m /= Mg;
+      for (int64_t r = g * Mg; r < (g + 1) * Mg; ++r) v += (x[r * C + c] - m) * (x[r * C + c] - m);
+      v /= Mg;
+      for (int64_t r = g * Mg; r < (g + 1) * Mg; ++r) {
+        double o = (x[r * C + c] - m) / std::sqrt(v + 1e-5) * gamma[c] + beta[c];
+        y[r * C + c] = relu ? std::max(o, 0.0) : o;
+      }
+    }
+  return y;
+}
+
+class BnGrad : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+
+TEST_P(BnGrad, TrainForwardBackward) {
+  const auto [G, relu] = GetParam();
+  const int64_t C = 5;
+  const Shape xs{4, 3, 3, C};  // 4 images → G groups of 4/G images
+  const Vec x = random_vec(numel_of(xs), 11, -2, 3), gamma = random_vec(C, 12, 0.5, 1.5),
+            beta = random_vec(C, 13, -0.5, 0.5);
+  BatchNorm bn("bn", C);
+  for (int64_t c = 0; c < C; ++c) {
+    bn.gamma.value.data()[c] = static_cast<float>(gamma[c]);
+    bn.beta.value.data()[c] = static_cast<float>(beta[c]);
+  }
+  Backend& be = cpu_backend();
+  Tensor xt = to_tensor(x, xs), y;
+  bn.forward(be, xt, y, G, BnMode::Train, relu);
+  expect_close(y, bn_ref(x, C, G, gamma, beta, relu), 1e-5, "bn forward");
+
+  const Vec w = random_vec(x.size(), 14);
+  Tensor dy = to_tensor(w, xs), dx;
+  bn.gamma.grad.zero();
+  bn.beta.grad.zero();
+  bn.backward(be, xt, y, dy, dx);
+  expect_gradient([&](const Vec& xv) { return dot(w, bn_ref(xv, C, G, gamma, beta, relu)); }, x, dx, 1e-4, "bn dx");
+  expect_gradient([&](const Vec& gv) { return dot(w, bn_ref(x, C, G, gv, beta, relu)); }, gamma, bn.gamma.grad, 1e-4,
+                  "bn dgamma", 8);
+  expect_gradient([&](const Vec& bv) { return dot(w, bn_ref(x, C, G, gamma, bv, relu)); }, beta, bn.beta.grad, 1e-4,
+                  "bn dbeta", 8);
+}
+
+INSTANTIATE_TEST_SUITE_P(GroupsAndRelu, BnGrad,
+                         ::testing::Combine(::testing::Values(1, 2), ::testing::Values(false, true)));
+
+TEST(BatchNorm, TrainRunningStatsUpdateOncePerView) {
+  const int64_t C = 3;
+  const Shape xs{4, 2, 2, C};
+  const Vec x = random_vec(numel_of(xs), 21, -1, 2);
+  BatchNorm bn("bn", C);
+  Tensor xt = to_tensor(x, xs), y;
+  bn.forward(cpu_backend(), xt, y, 2, BnMode::Train, false);
+  // Reference: two sequential momentum-0.1 updates with each view's unbiased variance.
+  const int64_t Mg = 8;
+  for (int64_t c = 0; c < C; ++c) {
+    double rm = 0, rv = 1;
+    for (int g = 0; g < 2; ++g) {
+      double m = 0, v = 0;
+      for (int64_t r = g * Mg; r < (g + 1) * Mg; ++r) m += x[r * C + c];
+      m /= Mg;
+      for (int64_t r = g * Mg; r < (g + 1) * Mg; ++r) v += (x[r * C + c] - m) * (x[r * C + c] - m);
+      v /= (Mg - 1);
+      rm = 0.9 * rm + 0.1 * m;
+      rv = 0.9 * rv + 0.1 * v;
+    }
+    EXPECT_NEAR(bn.running_mean.data()[c], rm, 1e-6);
+    EXPECT_NEAR(bn.running_var.data()[c], rv, 1e-6);
+  }
+  EXPECT_EQ(bn.num_batches_tracked.data()[0], 2.0f);
+}
+
+// Spec §2 written out for one channel set: the reference's two sequential calls (x2 then x1).
+struct MbnRef {
+  Vec rm, rv;
+  double alpha = 1;
+  int64_t pairs = 0, K;
+  bool quirk;
+  bool stash = false;
+  Vec sm, sv;
+  Vec call(const Vec& x, int64_t C, const Vec& gamma, const Vec& beta) {
+    const int64_t n = x.size() / C;
+    Vec y(x.size()), mb(C), vb(C);
+    for (int64_t c = 0; c < C; ++c) {
+      double m = 0, v = 0;
+      for (int64_t r = 0; r < n; ++r) m += x[r * C + c];
+      m /= n;
+      for (int64_t r = 0; r < n; ++r) v += (x[r * C + c] - m) * (x[r * C + c] - m);
+      mb[c] = m;
+      vb[c] = v / (n - 1);
+      const double f = quirk ? double(n) / (n - 1) : 1.0;
+      const double mt = alpha * m + (1 - alpha) * rm[c], vt = alpha * vb[c] * f + (1 - alpha) * rv[c];
+      for (int64_t r = 0; r < n; ++r) y[r * C + c] = (x[r * C + c] - mt) / std::sqrt(vt + 1e-5) * gamma[c] + beta[c];
+    }
+    if (!stash) {
+      sm = mb;
+      sv = vb;
+      stash = true;
+    } else {
+      const double f = quirk ? double(n) / (n - 1) : 1.0;
+      for (int64_t c = 0; c < C; ++c) {
+        rm[c] = alpha * (mb[c] + sm[c]) / 2 + (1 - alpha) * rm[c];
+        rv[c] = alpha * ((vb[c] + sv[c]) / 2) * f + (1 - alpha) * rv[c];
+      }
+      stash = false;
+      pairs += 1;
+      alpha = (std::cos(M_PI * pairs / K) + 1) / 2;
+    }
+    return y;
+  }
+};
+
+class MomentumBn : public ::testing::TestWithParam<bool> {};
+
+TEST_P(MomentumBn, GroupedPassEqualsSequentialCalls) {
+  const bool quirk = GetParam();
+  const int64_t C = 4, K = 5;
+  const Shape half{3, 2, 2, C};
+  BatchNorm bn("bn", C);
+  bn.mbn = {K, quirk};
+  const Vec gamma = random_vec(C, 31, 0.5, 1.5), beta = random_vec(C, 32, -0.5, 0.5);
+  for (int64_t c = 0; c < C; ++c) {
+    bn.gamma.value.data()[c] = static_cast<float>(gamma[c]);
+    bn.beta.value.data()[c] = static_cast<float>(beta[c]);
+  }
+  MbnRef ref{Vec(C, 0.0), Vec(C, 1.0), 1.0, 0, K, quirk};
+  for (int it = 0; it < 4; ++it) {  // several iterations so α < 1 and running stats matter
+    const Vec x2 = random_vec(numel_of(half), 100 + it, -1, 2), x1 = random_vec(numel_of(half), 200 + it, -2, 1);
+    Vec both(x2);
+    both.insert(both.end(), x1.begin(), x1.end());
+    Tensor xt = to_tensor(both, {6, 2, 2, C}), y;
+    bn.forward(cpu_backend(), xt, y, 2, BnMode::Momentum, false);
+    Vec yref = ref.call(x2, C, gamma, beta);
+    const Vec y1 = ref.call(x1, C, gamma, beta);
+    yref.insert(yref.end(), y1.begin(), y1.end());
+    expect_close(y, yref, 1e-5, "momentum BN output");
+    EXPECT_NEAR(bn.alpha, ref.alpha, 1e-12);
+    EXPECT_EQ(bn.pairs, ref.pairs);
+    for (int64_t c = 0; c < C; ++c) {
+      EXPECT_NEAR(bn.running_mean.data()[c], ref.rm[c], 1e-5);
+      EXPECT_NEAR(bn.running_var.data()[c], ref.rv[c], 1e-5);
+    }
+  }
+  EXPECT_NEAR(bn.alpha, (std::cos(M_PI * 4 / 5) + 1) / 2, 1e-12);
+}
+
+INSTANTIATE_TEST_SUITE_P(Quirk1, MomentumBn, ::testing::Values(true, false));
+
+}  // namespace
+}  // namespace m2t::test

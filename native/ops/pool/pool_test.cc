@@ -1,0 +1,66 @@
+// Max pool 3x3/2/1 and global average pool against double references and finite differences.
+#include <cfloat>
+
+#include "core/backend.h"
+#include "tests/gradcheck.h"
+
+namespace m2t::test {
+namespace {
+
+Vec maxpool_ref(const Vec& x, int64_t N, int64_t H, int64_t W, int64_t C) {
+  const int64_t Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
+  Vec y(N * Ho * Wo * C, -DBL_MAX);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t oh = 0; oh < Ho; ++oh)
+      for (int64_t ow = 0; ow < Wo; ++ow)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t kh = 0; kh < 3; ++kh)
+            for (int64_t kw = 0; kw < 3; ++kw) {
+              const int64_t ih = oh * 2 - 1 + kh, iw = ow * 2 - 1 + kw;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              double& o = y[((n * Ho + oh) * Wo + ow) * C + c];
+              o = std::max(o, x[((n * H + ih) * W + iw) * C + c]);
+            }
+  return y;
+}
+
+TEST(Pool, MaxPoolForwardBackward) {
+  for (int64_t H : {7, 8}) {
+    const int64_t N = 2, W = H + 1, C = 3;
+    const Shape xs{N, H, W, C};
+    const Vec x = random_vec(numel_of(xs), 41);  // distinct values: no ties within a window
+    Tensor xt = to_tensor(x, xs), y, dx;
+    std::vector<int32_t> idx;
+    Backend& be = cpu_backend();
+    be.maxpool_forward(xt, y, idx);
+    const Vec yref = maxpool_ref(x, N, H, W, C);
+    expect_close(y, yref, 1e-7, "maxpool forward");
+    const Vec w = random_vec(yref.size(), 42);
+    be.maxpool_backward(to_tensor(w, y.shape()), idx, xs, dx);
+    expect_gradient([&](const Vec& xv) { return dot(w, maxpool_ref(xv, N, H, W, C)); }, x, dx, 1e-4, "maxpool dx",
+                    400, 1e-7);
+  }
+}
+
+TEST(Pool, AvgPoolForwardBackward) {
+  const int64_t N = 3, H = 4, W = 5, C = 6;
+  const Shape xs{N, H, W, C};
+  const Vec x = random_vec(numel_of(xs), 51);
+  auto ref = [&](const Vec& xv) {
+    Vec y(N * C, 0.0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t p = 0; p < H * W; ++p)
+        for (int64_t c = 0; c < C; ++c) y[n * C + c] += xv[(n * H * W + p) * C + c] / (H * W);
+    return y;
+  };
+  Backend& be = cpu_backend();
+  Tensor y, dx;
+  be.avgpool_forward(to_tensor(x, xs), y);
+  expect_close(y, ref(x), 1e-6, "avgpool forward");
+  const Vec w = random_vec(N * C, 52);
+  be.avgpool_backward(to_tensor(w, {N, C}), xs, dx);
+  expect_gradient([&](const Vec& xv) { return dot(w, ref(xv)); }, x, dx, 1e-5, "avgpool dx");
+}
+
+}  // namespace
+}  // namespace m2t::test
