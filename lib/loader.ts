@@ -5,7 +5,7 @@ import Module from 'module';
 import { ExperimentError, UserError, errorMessage } from './errors';
 import { Experiment, ExperimentKind, displayPath, isExperiment, validateConfig } from './experiment';
 
-const EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
+const EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs', '.json'];
 const PACKAGE_NAME = 'momentum2-teacher';
 
 let registered = false;
@@ -15,7 +15,8 @@ let registered = false;
 function ensureRegistered(): void {
   if (registered) return;
   // tsx's CommonJS API (its typings need moduleResolution node16, so typed by hand here).
-  const tsx = require('tsx/cjs/api') as { register: () => () => void };
+  const nodeRequire = Module.createRequire(__filename);
+  const tsx = nodeRequire('tsx/cjs/api') as { register: () => () => void };
   tsx.register();
   const self = require.resolve('./index');
   const M = Module as unknown as { _resolveFilename: (req: string, ...rest: unknown[]) => string };
@@ -37,12 +38,14 @@ export function loadExperimentFile(file: string, expected?: ExperimentKind): Exp
   if (fs.statSync(abs).isDirectory()) throw new UserError(`experiment file is a directory: ${file}`);
   const ext = path.extname(abs);
   if (!EXTENSIONS.includes(ext)) {
-    throw new UserError(`experiment file must be a TypeScript or JavaScript module (${EXTENSIONS.join(', ')}): ${file}`);
+    throw new UserError(`experiment file must be a TypeScript or JavaScript module, or a saved config.json (${EXTENSIONS.join(", ")}): ${file}`);
   }
+  if (ext === '.json') return loadJsonExperiment(abs, expected);
   ensureRegistered();
   let mod: Record<string, unknown>;
   try {
-    mod = require(abs);
+    // Node's own require (not a bundler's or test runner's), with tsx's hooks in place.
+    mod = Module.createRequire(abs)(abs);
   } catch (e) {
     throw explainLoadError(e, abs);
   }
@@ -73,6 +76,26 @@ export function loadExperimentFile(file: string, expected?: ExperimentKind): Exp
     result = new Experiment(validateConfig(result.kind, { ...result.toJSON(), name: experimentNameOf(abs) }, abs), result.sources);
   }
   return result;
+}
+
+/** A resolved configuration saved as JSON (a run's config.json): validated whole. */
+function loadJsonExperiment(abs: string, expected?: ExperimentKind): Experiment {
+  let value: unknown;
+  try {
+    value = JSON.parse(fs.readFileSync(abs, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${displayPath(abs)}: not valid JSON: ${errorMessage(e)}`);
+  }
+  const kind = (value as { kind?: unknown })?.kind;
+  if (kind !== 'pretrain' && kind !== 'linear_eval') {
+    throw new ExperimentError(`${displayPath(abs)}: not an experiment configuration (no "kind": "pretrain" or "linear_eval")`, abs);
+  }
+  if (expected && kind !== expected) {
+    throw new UserError(`${displayPath(abs)} is a ${kind} experiment; expected a ${expected} experiment`);
+  }
+  const cfg = validateConfig(kind, value, abs);
+  if (cfg.name === undefined) (cfg as { name?: string }).name = experimentNameOf(abs);
+  return new Experiment(cfg, [abs]);
 }
 
 /** The reference's exp_name: the file's base name without extension. */

@@ -1,0 +1,88 @@
+// mt-eval: linear evaluation of a pre-trained teacher encoder (the reference's tools/eval.py).
+import { Command } from 'commander';
+import { LinearEvalOptions, LinearEvalRun } from '../linear-eval';
+import { CommonFlags, addCommonFlags, configureProgram, exitCodeForSignal, handleSignals, parseFlags, quietEpipe, reportError } from './common';
+
+const TOOL = 'mt-eval';
+
+interface EvalFlags extends CommonFlags {
+  pretrained?: string;
+}
+
+export function evalProgram(): Command {
+  const program = new Command(TOOL)
+    .description(
+      'Linear evaluation: trains a Linear+BatchNorm1d classifier on the frozen teacher encoder of a ' +
+        'pre-training run and reports top-1/top-5 every eval interval.\n\n' +
+        'Reads outputs/<experiment-name>/last_epoch_ckpt.safetensors; writes ' +
+        'outputs/<experiment-name>/<prefix>linear_eval_teacher/ (prefix byol_ for the BYOL setting): ' +
+        'eval_log.txt, metrics.jsonl, config.json, last_epoch_ckpt.safetensors, best_ckpt.safetensors.',
+    )
+    .usage('-f exps/arxiv/linear_eval_exp_byol.ts --experiment-name NAME [-b 256] [-d cpu] [options]');
+  addCommonFlags(program, TOOL, {
+    expFile: 'linear_eval_exp (MoCo setting)',
+    nameHelp: 'the pre-training run to evaluate: its folder under --output-dir (alias -expn)',
+    resumeHelp: 'continue the linear evaluation from its newest checkpoint, or from the given checkpoint file',
+    dataRootHelp: "training image folder (one sub-folder per class); replaces the experiment's data.train",
+  });
+  program.option('--pretrained <checkpoint>', 'pre-training checkpoint to evaluate (default: outputs/<experiment-name>/last_epoch_ckpt.safetensors)');
+  program.addHelpText(
+    'after',
+    '\nExamples:\n' +
+      '  npx mt-eval -f exps/arxiv/linear_eval_exp_byol.ts -b 256 -d cpu --experiment-name my_run\n' +
+      '  npx mt-eval -f exps/arxiv/linear_eval_exp.ts --experiment-name my_run --data-root data/train --val-root data/val\n',
+  );
+  return configureProgram(program, TOOL);
+}
+
+export function evalOptions(f: EvalFlags): LinearEvalOptions {
+  return {
+    experiment: f.exp_file,
+    batchSize: f.batchSize,
+    devices: f.devices,
+    name: f.experimentName,
+    scheduler: f.scheduler,
+    distUrl: f.distUrl,
+    resume: f.resume,
+    dataRoot: f.dataRoot,
+    valRoot: f.valRoot,
+    outputDir: f.outputDir,
+    seed: f.seed,
+    pretrained: f.pretrained,
+    verbose: f.verbose,
+    console: f.progress === 'none' ? 'silent' : f.progress,
+  };
+}
+
+export async function runEvalCli(argv: string[]): Promise<number> {
+  quietEpipe();
+  const parsed = parseFlags<EvalFlags>(evalProgram(), argv);
+  if ('exit' in parsed) return parsed.exit;
+  const f = parsed.flags;
+  const controller = new AbortController();
+  const run = new LinearEvalRun({ ...evalOptions(f), signal: controller.signal });
+  if (f.dryRun) {
+    try {
+      process.stdout.write(JSON.stringify(run.resolveConfig(), null, 2) + '\n');
+      return 0;
+    } catch (e) {
+      return reportError(TOOL, e, !!f.verbose);
+    }
+  }
+  const signals = handleSignals(TOOL, () => controller.abort());
+  try {
+    const result = await run.run();
+    if (result.interrupted) {
+      process.stderr.write(`${TOOL}: stopped at iteration ${result.iterations}; checkpoint ${result.checkpoint}\n${TOOL}: continue with the same command plus --resume\n`);
+      return signals.received() ? exitCodeForSignal(signals.received()) : 0;
+    }
+    if (result.best) {
+      process.stdout.write(`best top-1 ${result.best.top1.toFixed(2)}  top-5 ${result.best.top5.toFixed(2)}  (epoch ${result.best.epoch})\n`);
+    }
+    return 0;
+  } catch (e) {
+    return reportError(TOOL, e, !!f.verbose);
+  } finally {
+    signals.dispose();
+  }
+}

@@ -1,0 +1,449 @@
+// Linear evaluation (spec §6): the frozen teacher encoder of a pre-training checkpoint, a
+// Linear+BN1d classifier trained with SGD on its features, top-1/top-5 every eval interval,
+// the best kept, logs and checkpoints under outputs/<name>/<prefix>linear_eval_teacher/.
+import { EventEmitter } from 'events';
+import * as fs from 'fs';
+import * as path from 'path';
+import { FILES, RunState, atomicCopy, atomicWrite, encodeRunState, newestCheckpoint, readRunState, readSafetensorsHeader } from './checkpoint';
+import { DeviceSpec, checkDevices, describeDevices, parseDevices } from './devices';
+import type { Checkpoint, EvalResult, ImageBatch, LinearProbeConfig } from './engine';
+import { UserError, errorMessage } from './errors';
+import { EncoderModelConfig, Experiment, LinearEvalConfig, displayPath, linearEvalBase } from './experiment';
+import { ConsoleReporter, Meter, MetricsWriter, RunLogger, consoleReporter, fixed, formatConfig, formatRemaining } from './logging';
+import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment } from './overrides';
+import { DataProvider, EpochSource, LabeledBatch, checkDataset, dataProvider } from './pipeline';
+import { makeSchedule } from './schedules';
+
+/** What the loop needs from a probe (LinearProbe implements it). */
+export interface ProbeModel {
+  loadEncoder(sd: Checkpoint['tensors'], prefix?: string): void;
+  trainStep(images: ImageBatch, labels: Int32Array, lr: number): Promise<{ loss: number }>;
+  evaluate(images: ImageBatch, labels: Int32Array): Promise<EvalResult>;
+  save(path: string, metadata: Record<string, string>): Promise<void>;
+  load(path: string): Promise<Record<string, string>>;
+}
+
+export interface LinearEvalOptions extends ExperimentOverrides {
+  /** A linear_eval experiment, a file path, or a plain configuration. Default: linear_eval_exp. */
+  experiment?: ExperimentInput<'linear_eval'>;
+  /** The pre-training checkpoint to evaluate (default: outputs/<name>/<experiment.checkpoint>). */
+  pretrained?: string;
+  devices?: string | DeviceSpec;
+  distUrl?: string;
+  /** Continue the linear evaluation from its newest checkpoint (true) or from this file. */
+  resume?: boolean | string;
+  console?: 'auto' | 'bar' | 'plain' | 'silent';
+  signal?: AbortSignal;
+  stopAtIteration?: number;
+  data?: DataProvider;
+  createProbe?: (config: LinearProbeConfig) => ProbeModel;
+  readCheckpoint?: (file: string) => Promise<Checkpoint>;
+  verbose?: boolean;
+}
+
+export interface EvalEvent {
+  epoch: number;
+  maxEpoch: number;
+  top1: number;
+  top5: number;
+  loss: number;
+  best: BestResult;
+  images: number;
+}
+
+export interface BestResult {
+  top1: number;
+  top5: number;
+  epoch: number;
+}
+
+export interface LinearEvalResult {
+  /** outputs/<name>/<prefix>linear_eval_teacher. */
+  outputDir: string;
+  pretrained: string;
+  checkpoint: string | undefined;
+  iterations: number;
+  epochsCompleted: number;
+  interrupted: boolean;
+  best: BestResult | undefined;
+  last: { top1: number; top5: number; epoch: number } | undefined;
+  config: LinearEvalConfig;
+}
+
+export interface LinearEvalEvents {
+  start: { config: LinearEvalConfig; outputDir: string; pretrained: string; itersPerEpoch: number; totalIterations: number; startIteration: number; numClasses: number };
+  iteration: { iteration: number; totalIterations: number; epoch: number; batch: number; itersPerEpoch: number; lr: number; nextLr: number; loss: number; imagesPerSec: number; dataTime: number; stepTime: number; etaSeconds: number };
+  eval: EvalEvent;
+  epoch: { epoch: number; maxEpoch: number; iteration: number; lr: number; loss: number; checkpoint: string };
+  checkpoint: { path: string; reason: 'epoch' | 'interrupt' | 'best' };
+  log: string;
+  end: LinearEvalResult;
+}
+
+export function evalOutputDir(cfg: LinearEvalConfig): string {
+  return path.join(cfg.outputDir, cfg.pretrainName!, `${cfg.outputPrefix}linear_eval_teacher`);
+}
+
+export function resolveLinearEvalExperiment(o: LinearEvalOptions): Experiment<'linear_eval'> {
+  return applyOverrides(resolveExperiment(o.experiment, 'linear_eval', linearEvalBase), o, true);
+}
+
+/** The pre-training checkpoint a linear evaluation reads. */
+export function pretrainedCheckpointPath(cfg: LinearEvalConfig, explicit?: string): string {
+  if (explicit) return explicit;
+  if (path.isAbsolute(cfg.checkpoint) || cfg.checkpoint.includes('/') || cfg.checkpoint.includes(path.sep)) return cfg.checkpoint;
+  return path.join(cfg.outputDir, cfg.pretrainName!, cfg.checkpoint);
+}
+
+export class LinearEvalRun extends EventEmitter {
+  private stopReason: string | undefined;
+  private readonly abortListener = () => this.stop('aborted');
+
+  constructor(readonly options: LinearEvalOptions = {}) {
+    super();
+    if (options.signal) {
+      if (options.signal.aborted) this.stopReason = 'aborted';
+      else options.signal.addEventListener('abort', this.abortListener, { once: true });
+    }
+  }
+
+  stop(reason = 'stop requested'): void {
+    if (!this.stopReason) this.stopReason = reason;
+  }
+
+  get stopping(): boolean {
+    return this.stopReason !== undefined;
+  }
+
+  resolveConfig(): LinearEvalConfig {
+    return resolveLinearEvalExperiment(this.options).config as LinearEvalConfig;
+  }
+
+  async run(): Promise<LinearEvalResult> {
+    try {
+      return await this.runInner();
+    } finally {
+      this.options.signal?.removeEventListener('abort', this.abortListener);
+    }
+  }
+
+  private async runInner(): Promise<LinearEvalResult> {
+    const o = this.options;
+    const exp = resolveLinearEvalExperiment(o);
+    const cfg = exp.config as LinearEvalConfig;
+    const devices = checkDevices(typeof o.devices === 'string' ? parseDevices(o.devices) : (o.devices ?? { kind: 'cpu' }), 'linear evaluation');
+    if (!cfg.pretrainName) {
+      throw new UserError(
+        'linear evaluation needs the pre-training run to evaluate: pass --experiment-name <name> ' +
+          '(its checkpoint is outputs/<name>/last_epoch_ckpt.safetensors) or set pretrainName in the experiment',
+      );
+    }
+    const pretrained = pretrainedCheckpointPath(cfg, o.pretrained);
+    if (!fs.existsSync(pretrained)) {
+      throw new UserError(
+        `pre-training checkpoint not found: ${pretrained} ` +
+          `(train it first with mt-train --experiment-name ${cfg.pretrainName}, or point --pretrained at a checkpoint)`,
+      );
+    }
+    const header = readSafetensorsHeader(pretrained);
+    const encoder = encoderConfig(cfg, header.metadata, pretrained);
+    const outDir = evalOutputDir(cfg);
+
+    let resumeFile: string | undefined;
+    let resumeState: RunState | undefined;
+    if (o.resume) {
+      if (typeof o.resume === 'string') {
+        resumeFile = o.resume;
+        resumeState = readRunState(resumeFile);
+      } else {
+        const found = fs.existsSync(outDir) ? newestCheckpoint(outDir, 'linear_eval') : undefined;
+        if (!found) throw new UserError(`--resume: no linear-evaluation checkpoint to resume from in ${outDir}`);
+        ({ file: resumeFile, state: resumeState } = found);
+      }
+      if (resumeState.kind !== 'linear_eval') throw new UserError(`${resumeFile} is a ${resumeState.kind} checkpoint, not a linear-evaluation one`);
+      if (resumeState.batchSize !== cfg.batchSize || resumeState.seed !== cfg.seed) {
+        throw new UserError(
+          `cannot resume from ${displayPath(resumeFile)}: it was written with batch size ${resumeState.batchSize} and seed ${resumeState.seed}, ` +
+            `this run has ${cfg.batchSize} and ${cfg.seed}`,
+        );
+      }
+    }
+
+    checkDataset(cfg.data.train, 'train', '--data-root');
+    checkDataset(cfg.data.val, 'val', '--val-root');
+    fs.mkdirSync(outDir, { recursive: true });
+    const logger = new RunLogger(path.join(outDir, FILES.evalLog));
+    const reporter: ConsoleReporter = consoleReporter('linear eval', o.console ?? 'silent');
+    logger.addSink((line) => {
+      reporter.line(line);
+      this.emit('log', line);
+    });
+
+    let train: EpochSource<LabeledBatch> | undefined;
+    let val: EpochSource<LabeledBatch> | undefined;
+    let metrics: MetricsWriter | undefined;
+    try {
+      logger.info(`linear evaluation ${cfg.name ?? ''} of ${displayPath(pretrained)} (${cfg.encoderPrefix}*)`);
+      logger.info(`devices: ${describeDevices(devices)}`);
+      logger.info(`resolved experiment:\n${formatConfig(cfg)}`);
+      atomicWrite(path.join(outDir, FILES.config), JSON.stringify(cfg, null, 2) + '\n');
+
+      const provider = o.data ?? dataProvider();
+      const common = { imageSize: cfg.data.imageSize, augmentation: cfg.data.augmentation, batchSize: cfg.batchSize, workers: cfg.data.workers, seed: cfg.seed, rank: 0, worldSize: 1 };
+      train = await provider.openEval({ ...common, dataset: cfg.data.train, split: 'train', state: resumeState?.data });
+      val = await provider.openEval({ ...common, dataset: cfg.data.val, split: 'val' });
+      const ipe = train.batchesPerEpoch;
+      if (ipe < 1) throw new UserError(`the training set has ${train.size} images, fewer than one batch of ${cfg.batchSize}; use a smaller -b`);
+      const numClasses = cfg.numClasses === 'auto' ? train.numClasses : cfg.numClasses;
+      if (!numClasses) throw new UserError('cannot tell the number of classes of the training set; set numClasses in the experiment');
+      if (train.numClasses && val.numClasses && train.numClasses !== val.numClasses) {
+        throw new UserError(`the training set has ${train.numClasses} classes but the validation set has ${val.numClasses}`);
+      }
+      const K = ipe * cfg.maxEpoch;
+      const lrBase = cfg.basicLrPerImg * cfg.batchSize;
+      const schedule = makeSchedule({
+        scheduler: cfg.scheduler,
+        lrBase,
+        itersPerEpoch: ipe,
+        totalEpochs: cfg.maxEpoch,
+        warmupEpochs: cfg.warmupEpochs,
+        warmupLr: cfg.warmupLr,
+        milestones: cfg.milestones,
+        stepEpochs: cfg.stepEpochs,
+      });
+      if (resumeState && (resumeState.itersPerEpoch !== ipe || resumeState.totalIterations !== K)) {
+        throw new UserError(`cannot resume from ${displayPath(resumeFile!)}: the dataset or the number of epochs changed`);
+      }
+
+      const probeConfig: LinearProbeConfig = {
+        ...encoder,
+        threads: cfg.threads || undefined,
+        seed: cfg.seed,
+        numClasses,
+        momentum: cfg.optimizer.momentum,
+        weightDecay: cfg.optimizer.weightDecay,
+      };
+      if (o.verbose) logger.info(`probe: ${JSON.stringify(probeConfig)}`);
+      const probe = o.createProbe ? o.createProbe(probeConfig) : await nativeProbe(probeConfig);
+      const read = o.readCheckpoint ?? (async (f: string) => (await import('./engine')).readCheckpoint(f));
+      let ckpt: Checkpoint;
+      try {
+        ckpt = await read(pretrained);
+      } catch (e) {
+        throw new UserError(`cannot read the pre-training checkpoint ${pretrained}: ${errorMessage(e)}`);
+      }
+      const hasEncoder = Object.keys(ckpt.tensors).some((k) => k.startsWith(cfg.encoderPrefix) && !k.startsWith(`${cfg.encoderPrefix}fc.`));
+      if (!hasEncoder) {
+        throw new UserError(`${pretrained} holds no '${cfg.encoderPrefix}*' encoder tensors (is it a pre-training checkpoint?)`);
+      }
+      try {
+        probe.loadEncoder(ckpt.tensors, cfg.encoderPrefix);
+      } catch (e) {
+        throw new UserError(
+          `${pretrained} does not match the encoder ${describeEncoder(encoder)}: ${errorMessage(e)}` +
+            (cfg.model === 'pretrain' ? '' : ' (set model to the pre-training architecture, or to \'pretrain\')'),
+        );
+      }
+      logger.info(`loaded the frozen encoder ${describeEncoder(encoder)} from ${displayPath(pretrained)}`);
+
+      let epoch = 0;
+      let batch = 0;
+      let iteration = 0;
+      let lr = schedule.lrAt(0);
+      let best: BestResult | undefined;
+      let last: LinearEvalResult['last'];
+      if (resumeFile && resumeState) {
+        try {
+          await probe.load(resumeFile);
+        } catch (e) {
+          throw new UserError(`cannot resume from ${resumeFile}: ${errorMessage(e)}`);
+        }
+        ({ epoch, batch, iteration, lr } = resumeState);
+        best = (resumeState.extra?.best as BestResult | undefined) ?? undefined;
+        last = (resumeState.extra?.last as LinearEvalResult['last']) ?? undefined;
+        logger.info(`resumed from ${displayPath(resumeFile)}: epoch ${epoch + 1}, iteration ${iteration}/${K}`);
+      }
+      const startIteration = iteration;
+      metrics = new MetricsWriter(path.join(outDir, FILES.metrics), startIteration);
+
+      const state = (reason: RunState['reason'], e: number, b: number, loss: number | undefined): RunState => ({
+        kind: 'linear_eval',
+        epoch: b >= ipe ? e + 1 : e,
+        batch: b >= ipe ? 0 : b,
+        iteration,
+        lr,
+        itersPerEpoch: ipe,
+        totalIterations: K,
+        batchSize: cfg.batchSize,
+        seed: cfg.seed,
+        data: train!.state?.(),
+        config: cfg,
+        extra: { best, last, pretrained, encoder },
+        loss,
+        reason,
+      });
+
+      this.emit('start', { config: cfg, outputDir: outDir, pretrained, itersPerEpoch: ipe, totalIterations: K, startIteration, numClasses });
+      logger.info(
+        `Linear evaluation start: ${train.size} training / ${val.size} validation images, ${numClasses} classes, ` +
+          `${ipe} iterations per epoch, batch ${cfg.batchSize}, lr_base ${lrBase} (${cfg.scheduler})`,
+      );
+
+      const iterTime = new Meter(50);
+      let lastLoss: number | undefined = resumeState?.loss;
+      let lastCheckpoint: string | undefined = resumeFile;
+      let epochsCompleted = epoch;
+      let interrupted = false;
+
+      const saveInterrupted = async (e: number, b: number) => {
+        const file = path.join(outDir, FILES.interrupted);
+        await probe.save(file, encodeRunState(state('interrupt', e, b, lastLoss)));
+        lastCheckpoint = file;
+        this.emit('checkpoint', { path: file, reason: 'interrupt' });
+        logger.warn(`Interrupted (${this.stopReason ?? 'stop'}) at epoch ${Math.min(e + 1, cfg.maxEpoch)}, iteration ${iteration}/${K}: checkpoint saved to ${displayPath(file)}; continue with --resume`);
+      };
+
+      const evaluate = async (e: number) => {
+        let n = 0;
+        let top1 = 0;
+        let top5 = 0;
+        let lossSum = 0;
+        for await (const vb of val!.batches(0, 0)) {
+          const r = await probe.evaluate(vb.images, vb.labels);
+          const m = vb.labels.length;
+          n += m;
+          top1 += r.top1;
+          top5 += r.top5;
+          lossSum += r.loss * m;
+        }
+        const res = { top1: n ? (100 * top1) / n : 0, top5: n ? (100 * top5) / n : 0, loss: n ? lossSum / n : NaN };
+        last = { top1: res.top1, top5: res.top5, epoch: e + 1 };
+        const improved = !best || res.top1 > best.top1;
+        if (improved) best = { top1: res.top1, top5: res.top5, epoch: e + 1 };
+        logger.info(
+          `Eval-Epoch: [${e + 1}/${cfg.maxEpoch}], Top-1: ${fixed(res.top1, 2)}, Top-5: ${fixed(res.top5, 2)}, Loss: ${fixed(res.loss, 4)}, ` +
+            `Best Top-1: ${fixed(best!.top1, 2)} (Top-5 ${fixed(best!.top5, 2)}, epoch ${best!.epoch})`,
+        );
+        metrics!.write({ kind: 'eval', iteration, epoch: e + 1, top1: res.top1, top5: res.top5, loss: res.loss, images: n, bestTop1: best!.top1 });
+        this.emit('eval', { epoch: e + 1, maxEpoch: cfg.maxEpoch, top1: res.top1, top5: res.top5, loss: res.loss, best: best!, images: n } satisfies EvalEvent);
+        return improved;
+      };
+
+      const endEpoch = async (e: number, b: number) => {
+        logger.info(`Train-Epoch: [${e + 1}/${cfg.maxEpoch}], LR: ${fixed(lr, 4)}, Loss: ${fixed(lastLoss ?? NaN, 4)}`);
+        const doEval = (e + 1) % cfg.evalInterval === 0 || e + 1 === cfg.maxEpoch;
+        const improved = doEval ? await evaluate(e) : false;
+        metrics!.flush();
+        const file = path.join(outDir, FILES.lastEpoch);
+        await probe.save(file, encodeRunState(state('epoch', e, b, lastLoss)));
+        const stale = path.join(outDir, FILES.interrupted);
+        if (fs.existsSync(stale)) fs.rmSync(stale);
+        lastCheckpoint = file;
+        this.emit('checkpoint', { path: file, reason: 'epoch' });
+        if (improved) {
+          atomicCopy(file, path.join(outDir, FILES.best));
+          this.emit('checkpoint', { path: path.join(outDir, FILES.best), reason: 'best' });
+        }
+        epochsCompleted = e + 1;
+        this.emit('epoch', { epoch: e + 1, maxEpoch: cfg.maxEpoch, iteration, lr, loss: lastLoss ?? NaN, checkpoint: file });
+      };
+
+      if (this.stopping || (o.stopAtIteration !== undefined && iteration >= o.stopAtIteration)) {
+        interrupted = true;
+        if (!resumeFile) await saveInterrupted(epoch, batch);
+      }
+
+      outer: for (; !interrupted && epoch < cfg.maxEpoch; epoch++, batch = 0) {
+        let b = batch;
+        let tWait = performance.now();
+        for await (const tb of train.batches(epoch, batch)) {
+          const t0 = performance.now();
+          const dataTime = (t0 - tWait) / 1000;
+          const stepLr = lr;
+          const r = await probe.trainStep(tb.images, tb.labels, stepLr);
+          const stepTime = (performance.now() - t0) / 1000;
+          iteration++;
+          b++;
+          lr = schedule.lrAt(iteration);
+          lastLoss = r.loss;
+          iterTime.add(dataTime + stepTime);
+          const ips = iterTime.mean > 0 ? tb.labels.length / iterTime.mean : 0;
+          const eta = (K - iteration) * iterTime.mean;
+          metrics.write({ iteration, epoch: epoch + 1, batch: b, lr: stepLr, loss: r.loss, imagesPerSec: Math.round(ips * 100) / 100, dataTime: Math.round(dataTime * 1e5) / 1e5, stepTime: Math.round(stepTime * 1e5) / 1e5 });
+          this.emit('iteration', { iteration, totalIterations: K, epoch: epoch + 1, batch: b, itersPerEpoch: ipe, lr: stepLr, nextLr: lr, loss: r.loss, imagesPerSec: ips, dataTime, stepTime, etaSeconds: eta });
+          reporter.progress({ value: iteration, total: K, epoch: epoch + 1, maxEpoch: cfg.maxEpoch, imagesPerSec: ips, etaSeconds: eta, extra: best ? `best top-1 ${fixed(best.top1, 2)}` : undefined });
+          if (b % cfg.printInterval === 0) {
+            logger.info(
+              `[${epoch + 1}/${cfg.maxEpoch}], remain:${formatRemaining(eta)}, It:[${b}/${ipe}], Data-Time:${fixed(dataTime, 3)}, ` +
+                `LR:${fixed(lr, 4)}, Loss:${fixed(r.loss, 4)}, Img/s:${fixed(ips, 1)}`,
+            );
+          }
+          if (!Number.isFinite(r.loss)) throw new UserError(`the loss is ${r.loss} at iteration ${iteration} (lr ${stepLr}); training diverged`);
+          if (this.stopping || (o.stopAtIteration !== undefined && iteration >= o.stopAtIteration)) {
+            if (!this.stopping) this.stopReason = `stopAtIteration ${o.stopAtIteration}`;
+            if (b >= ipe) await endEpoch(epoch, b);
+            metrics.flush();
+            await saveInterrupted(epoch, b);
+            interrupted = true;
+            break outer;
+          }
+          tWait = performance.now();
+        }
+        if (b < ipe) throw new Error(`data source ended epoch ${epoch + 1} after ${b} of ${ipe} batches`);
+        await endEpoch(epoch, b);
+      }
+      if (!interrupted) {
+        const stale = path.join(outDir, FILES.interrupted);
+        if (fs.existsSync(stale)) fs.rmSync(stale);
+        logger.info(
+          `Linear evaluation done: best Top-1 ${best ? fixed(best.top1, 2) : '-'} (Top-5 ${best ? fixed(best.top5, 2) : '-'}, epoch ${best?.epoch ?? '-'}); ` +
+            `results in ${displayPath(outDir)}`,
+        );
+      }
+      const result: LinearEvalResult = { outputDir: outDir, pretrained, checkpoint: lastCheckpoint, iterations: iteration, epochsCompleted, interrupted, best, last, config: cfg };
+      this.emit('end', result);
+      return result;
+    } catch (e) {
+      logger.error(errorMessage(e));
+      throw e;
+    } finally {
+      reporter.stop();
+      metrics?.close();
+      await train?.close();
+      await val?.close();
+      logger.close();
+    }
+  }
+}
+
+function describeEncoder(e: EncoderModelConfig): string {
+  return `${e.arch} (width ${e.width}${e.smallStem ? ', small stem' : ''})`;
+}
+
+/** The encoder architecture: from the experiment, or from the checkpoint's metadata. */
+function encoderConfig(cfg: LinearEvalConfig, meta: Record<string, string>, file: string): EncoderModelConfig {
+  if (cfg.model !== 'pretrain') return { ...cfg.model };
+  const m = meta['run.model'];
+  if (!m) {
+    throw new UserError(
+      `${file} does not say which encoder it holds (no run.model metadata); set model: { arch, width, smallStem } in the linear-evaluation experiment`,
+    );
+  }
+  const parsed = JSON.parse(m) as Partial<EncoderModelConfig>;
+  if (!parsed.arch) throw new UserError(`${file}: run.model metadata has no arch`);
+  return { arch: parsed.arch, width: parsed.width ?? 1, smallStem: parsed.smallStem ?? false };
+}
+
+async function nativeProbe(config: LinearProbeConfig): Promise<ProbeModel> {
+  const { LinearProbe } = await import('./engine');
+  return new LinearProbe(config);
+}
+
+/** Runs a linear evaluation to the end (or until stopped). */
+export async function linearEval(
+  options: LinearEvalOptions & { on?: { [E in keyof LinearEvalEvents]?: (ev: LinearEvalEvents[E]) => void } } = {},
+): Promise<LinearEvalResult> {
+  const run = new LinearEvalRun(options);
+  for (const [name, fn] of Object.entries(options.on ?? {})) if (fn) run.on(name, fn as (...a: unknown[]) => void);
+  return run.run();
+}

@@ -1,0 +1,247 @@
+// Run logs (train_log.txt / eval_log.txt), metrics.jsonl, and console progress.
+import * as fs from 'fs';
+import * as path from 'path';
+
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, '0');
+}
+
+/** "2024-05-01 12:34:56", local time, as the reference's loguru logger prints it. */
+export function timestamp(d = new Date()): string {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** The reference's remaining-time format: "1d.02h.03m". */
+export function formatRemaining(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) seconds = 0;
+  const totalMin = Math.floor(seconds / 60);
+  const m = totalMin % 60;
+  const totalH = Math.floor(totalMin / 60);
+  const h = totalH % 24;
+  const d = Math.floor(totalH / 24);
+  return `${d}d.${pad(h)}h.${pad(m)}m`;
+}
+
+/** Python's "{:.Nf}". */
+export function fixed(x: number, digits: number): string {
+  if (Number.isNaN(x)) return 'nan';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  return x.toFixed(digits);
+}
+
+export type LogLevel = 'INFO' | 'WARNING' | 'ERROR';
+export type LogSink = (line: string, level: LogLevel, message: string) => void;
+
+/** A configuration as one line per top-level key (nested values as compact JSON). */
+export function formatConfig(cfg: object): string {
+  const entries = Object.entries(cfg);
+  const w = Math.max(...entries.map(([k]) => k.length));
+  return entries.map(([k, v]) => `  ${k.padEnd(w)} : ${JSON.stringify(v)}`).join('\n');
+}
+
+/** Appends timestamped lines to a log file and forwards them to sinks (console, events). */
+export class RunLogger {
+  private fd: number | undefined;
+  private readonly sinks: LogSink[] = [];
+
+  constructor(readonly file?: string) {
+    if (file) {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      this.fd = fs.openSync(file, 'a');
+    }
+  }
+
+  addSink(sink: LogSink): void {
+    this.sinks.push(sink);
+  }
+
+  log(level: LogLevel, message: string): void {
+    const lines = message.split('\n');
+    for (const msg of lines) {
+      const line = `${timestamp()} | ${level.padEnd(7)} | ${msg}`;
+      if (this.fd !== undefined) fs.writeSync(this.fd, line + '\n');
+      for (const s of this.sinks) s(line, level, msg);
+    }
+  }
+
+  info(message: string): void {
+    this.log('INFO', message);
+  }
+  warn(message: string): void {
+    this.log('WARNING', message);
+  }
+  error(message: string): void {
+    this.log('ERROR', message);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) {
+      fs.closeSync(this.fd);
+      this.fd = undefined;
+    }
+  }
+}
+
+/** metrics.jsonl: one JSON object per line, appended. */
+export class MetricsWriter {
+  private fd: number;
+  private buffer: string[] = [];
+
+  /** Opens `file` for appending; with `keepUpTo`, first drops records whose `iteration` is
+   *  larger (a resumed run rewrites the iterations after its checkpoint). */
+  constructor(readonly file: string, keepUpTo?: number) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    if (keepUpTo !== undefined && fs.existsSync(file)) {
+      const kept = fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => {
+          if (!l.trim()) return false;
+          try {
+            const rec = JSON.parse(l) as { iteration?: number };
+            return rec.iteration === undefined || rec.iteration <= keepUpTo;
+          } catch {
+            return false;
+          }
+        });
+      fs.writeFileSync(file, kept.length ? kept.join('\n') + '\n' : '');
+    }
+    this.fd = fs.openSync(file, 'a');
+  }
+
+  write(record: Record<string, unknown>): void {
+    this.buffer.push(JSON.stringify(record));
+    if (this.buffer.length >= 50) this.flush();
+  }
+
+  flush(): void {
+    if (this.buffer.length) {
+      fs.writeSync(this.fd, this.buffer.join('\n') + '\n');
+      this.buffer = [];
+    }
+  }
+
+  close(): void {
+    this.flush();
+    fs.closeSync(this.fd);
+  }
+}
+
+/** Mean of the last `n` values. */
+export class Meter {
+  private values: number[] = [];
+  private sum = 0;
+  constructor(readonly window = 50) {}
+  add(v: number): void {
+    this.values.push(v);
+    this.sum += v;
+    if (this.values.length > this.window) this.sum -= this.values.shift()!;
+  }
+  get mean(): number {
+    return this.values.length ? this.sum / this.values.length : 0;
+  }
+  get count(): number {
+    return this.values.length;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Console progress
+// ---------------------------------------------------------------------------------------------
+
+export interface ProgressState {
+  /** Iterations done in this phase (e.g. this run). */
+  value: number;
+  total: number;
+  epoch: number;
+  maxEpoch: number;
+  imagesPerSec: number;
+  etaSeconds: number;
+  extra?: string;
+}
+
+/** Where console output goes: a progress bar on a terminal, plain lines otherwise. */
+export interface ConsoleReporter {
+  /** A finished log line (already timestamped). */
+  line(text: string): void;
+  progress(state: ProgressState): void;
+  stop(): void;
+}
+
+export class PlainReporter implements ConsoleReporter {
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+  line(text: string): void {
+    this.out.write(text + '\n');
+  }
+  progress(): void {}
+  stop(): void {}
+}
+
+export class SilentReporter implements ConsoleReporter {
+  line(): void {}
+  progress(): void {}
+  stop(): void {}
+}
+
+/** A cli-progress bar (on stderr) with ETA and images/s; log lines print above it. */
+export class BarReporter implements ConsoleReporter {
+  private multibar: import('cli-progress').MultiBar | undefined;
+  private bar: import('cli-progress').SingleBar | undefined;
+
+  constructor(private readonly label: string) {}
+
+  private ensure(state: ProgressState): void {
+    if (this.bar) return;
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const cliProgress = require('cli-progress') as typeof import('cli-progress');
+    this.multibar = new cliProgress.MultiBar(
+      {
+        format: `${this.label} {bar} {percentage}% | it {value}/{total} | epoch {epoch}/{maxEpoch} | {ips} img/s | ETA {eta_fmt}{extra}`,
+        barsize: 24,
+        hideCursor: true,
+        clearOnComplete: false,
+        stopOnComplete: false,
+        etaBuffer: 50,
+        fps: 5,
+        stream: process.stderr,
+        forceRedraw: false,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    this.bar = this.multibar.create(state.total, state.value, this.payload(state));
+  }
+
+  private payload(s: ProgressState): Record<string, string | number> {
+    return {
+      epoch: s.epoch,
+      maxEpoch: s.maxEpoch,
+      ips: fixed(s.imagesPerSec, 1),
+      eta_fmt: formatRemaining(s.etaSeconds),
+      extra: s.extra ? ` | ${s.extra}` : '',
+    };
+  }
+
+  line(text: string): void {
+    if (this.multibar) this.multibar.log(text + '\n');
+    else process.stdout.write(text + '\n');
+  }
+
+  progress(state: ProgressState): void {
+    this.ensure(state);
+    this.bar!.setTotal(state.total);
+    this.bar!.update(state.value, this.payload(state));
+  }
+
+  stop(): void {
+    this.multibar?.stop();
+    this.multibar = undefined;
+    this.bar = undefined;
+  }
+}
+
+/** A bar when stderr is a terminal (and not disabled), plain lines otherwise. */
+export function consoleReporter(label: string, mode: 'auto' | 'bar' | 'plain' | 'silent' = 'auto'): ConsoleReporter {
+  if (mode === 'silent') return new SilentReporter();
+  if (mode === 'bar' || (mode === 'auto' && process.stderr.isTTY && !process.env.CI)) return new BarReporter(label);
+  return new PlainReporter();
+}

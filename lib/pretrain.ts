@@ -1,0 +1,518 @@
+// The pre-training run loop (spec §3, §5, §9): epochs of two-view batches, one native step per
+// iteration, per-iteration learning rate, logs, metrics, progress, checkpoints, exact resume.
+import { EventEmitter } from 'events';
+import * as fs from 'fs';
+import * as path from 'path';
+import { FILES, RunState, atomicWrite, encodeRunState, newestCheckpoint, readRunState } from './checkpoint';
+import { DeviceSpec, checkDevices, describeDevices, parseDevices } from './devices';
+import type { M2TConfig, StepResult, ImageBatch } from './engine';
+import { UserError, errorMessage } from './errors';
+import { Experiment, PretrainConfig, displayPath, pretrainBase } from './experiment';
+import { ConsoleReporter, Meter, MetricsWriter, RunLogger, consoleReporter, fixed, formatConfig, formatRemaining } from './logging';
+import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment } from './overrides';
+import { DataProvider, EpochSource, PretrainBatch, checkDataset, dataProvider } from './pipeline';
+import { Schedule, makeSchedule } from './schedules';
+
+/** What the loop needs from a model (Momentum2Teacher implements it). */
+export interface PretrainModel {
+  step(view1: ImageBatch, view2: ImageBatch, lr: number): Promise<StepResult>;
+  readonly iteration: number;
+  save(path: string, metadata: Record<string, string>): Promise<void>;
+  load(path: string): Promise<Record<string, string>>;
+}
+
+export interface PretrainOptions extends ExperimentOverrides {
+  /** An experiment object, a file path, or a plain configuration. Default: the base experiment. */
+  experiment?: ExperimentInput<'pretrain'>;
+  /** -d: 'cpu' (default), or GPU ids. */
+  devices?: string | DeviceSpec;
+  /** --dist-url: rendezvous address for multi-process runs (unused by single-process runs). */
+  distUrl?: string;
+  /** Continue from the newest checkpoint in the output folder (true) or from this file. */
+  resume?: boolean | string;
+  /** Console output: progress bar on a terminal ('auto'), 'bar', 'plain' lines, or none ('silent', the default). */
+  console?: 'auto' | 'bar' | 'plain' | 'silent';
+  /** Stops the run gracefully: the current iteration finishes, a checkpoint is written. */
+  signal?: AbortSignal;
+  /** Stop (as if interrupted) once this many iterations are done in total. */
+  stopAtIteration?: number;
+  /** Replace the data backend. */
+  data?: DataProvider;
+  /** Replace the model (tests); default: the native Momentum2Teacher. */
+  createModel?: (config: M2TConfig) => PretrainModel;
+  /** Log the model configuration and more. */
+  verbose?: boolean;
+}
+
+export interface IterationEvent {
+  iteration: number;
+  totalIterations: number;
+  epoch: number;
+  maxEpoch: number;
+  batch: number;
+  itersPerEpoch: number;
+  /** Learning rate this step ran at. */
+  lr: number;
+  /** Learning rate of the next step. */
+  nextLr: number;
+  loss: number;
+  tau: number;
+  alpha: number;
+  imagesPerSec: number;
+  dataTime: number;
+  stepTime: number;
+  etaSeconds: number;
+}
+
+export interface EpochEvent {
+  epoch: number;
+  maxEpoch: number;
+  iteration: number;
+  lr: number;
+  loss: number;
+  checkpoint: string;
+}
+
+export interface PretrainResult {
+  /** outputs/<name>. */
+  outputDir: string;
+  /** The last checkpoint written. */
+  checkpoint: string | undefined;
+  iterations: number;
+  totalIterations: number;
+  epochsCompleted: number;
+  interrupted: boolean;
+  lastLoss: number | undefined;
+  config: PretrainConfig;
+}
+
+export interface StartEvent {
+  config: PretrainConfig;
+  outputDir: string;
+  itersPerEpoch: number;
+  totalIterations: number;
+  startIteration: number;
+  resumedFrom?: string;
+  datasetSize: number;
+}
+
+/** Events: 'start' (StartEvent), 'iteration' (IterationEvent), 'epoch' (EpochEvent),
+ *  'checkpoint' ({ path, reason }), 'log' (line: string), 'end' (PretrainResult). */
+export class PretrainRun extends EventEmitter {
+  private stopReason: string | undefined;
+  private readonly abortListener = () => this.stop('aborted');
+
+  constructor(readonly options: PretrainOptions = {}) {
+    super();
+    if (options.signal) {
+      if (options.signal.aborted) this.stopReason = 'aborted';
+      else options.signal.addEventListener('abort', this.abortListener, { once: true });
+    }
+  }
+
+  /** Ask the run to stop after the current iteration (a checkpoint is written). */
+  stop(reason = 'stop requested'): void {
+    if (!this.stopReason) this.stopReason = reason;
+  }
+
+  get stopping(): boolean {
+    return this.stopReason !== undefined;
+  }
+
+  /** The resolved experiment (with overrides), without running anything. */
+  resolveConfig(): PretrainConfig {
+    return resolvePretrainExperiment(this.options).config as PretrainConfig;
+  }
+
+  async run(): Promise<PretrainResult> {
+    try {
+      return await this.runInner();
+    } finally {
+      this.options.signal?.removeEventListener('abort', this.abortListener);
+    }
+  }
+
+  private async runInner(): Promise<PretrainResult> {
+    const o = this.options;
+    const exp = resolvePretrainExperiment(o);
+    const cfg = exp.config as PretrainConfig;
+    const devices = checkDevices(typeof o.devices === 'string' ? parseDevices(o.devices) : (o.devices ?? { kind: 'cpu' }), 'training');
+    if (o.distUrl !== undefined && devices.kind === 'cpu') {
+      // Single process: nothing to rendezvous with.
+    }
+    const outDir = path.join(cfg.outputDir, cfg.name!);
+
+    // ---- resume: find and check the checkpoint before touching anything -------------------------
+    let resumeFile: string | undefined;
+    let resumeState: RunState | undefined;
+    if (o.resume) {
+      if (typeof o.resume === 'string') {
+        resumeFile = o.resume;
+        resumeState = readRunState(resumeFile);
+        if (resumeState.kind !== 'pretrain') throw new UserError(`${resumeFile} is a ${resumeState.kind} checkpoint, not a pre-training one`);
+      } else {
+        const found = fs.existsSync(outDir) ? newestCheckpoint(outDir, 'pretrain') : undefined;
+        if (!found) {
+          throw new UserError(
+            `--resume: no checkpoint to resume from in ${outDir} (expected ${FILES.lastEpoch} or ${FILES.interrupted}); ` +
+              `check --experiment-name and --output-dir, or start without --resume`,
+          );
+        }
+        ({ file: resumeFile, state: resumeState } = found);
+      }
+      checkResumable(resumeState, cfg, resumeFile);
+    }
+
+    checkDataset(cfg.data.train, 'train', '--data-root');
+    fs.mkdirSync(outDir, { recursive: true });
+    const logger = new RunLogger(path.join(outDir, FILES.trainLog));
+    const reporter: ConsoleReporter = consoleReporter('train', o.console ?? 'silent');
+    logger.addSink((line) => {
+      reporter.line(line);
+      this.emit('log', line);
+    });
+
+    let source: EpochSource<PretrainBatch> | undefined;
+    let metrics: MetricsWriter | undefined;
+    try {
+      if (!resumeFile) {
+        const prev = fs.existsSync(outDir) ? newestCheckpointQuiet(outDir) : undefined;
+        if (prev) {
+          logger.warn(
+            `${displayPath(outDir)} already holds a checkpoint at iteration ${prev.state.iteration}; starting over ` +
+              `(it will be overwritten at the end of the first epoch; use --resume to continue it instead)`,
+          );
+        }
+      }
+      logger.info(`${exp.sources.length ? `experiment ${displayPath(exp.sources[exp.sources.length - 1])}` : 'experiment'}: ${cfg.name}`);
+      logger.info(`devices: ${describeDevices(devices)}${o.distUrl ? `, dist-url ${o.distUrl} (unused: single process)` : ''}`);
+      logger.info(`resolved experiment:\n${formatConfig(cfg)}`);
+      atomicWrite(path.join(outDir, FILES.config), JSON.stringify(cfg, null, 2) + '\n');
+
+      // ---- data -----------------------------------------------------------------------------------
+      const provider = o.data ?? dataProvider();
+      source = await provider.openPretrain({
+        dataset: cfg.data.train,
+        augmentation: cfg.data.augmentation,
+        imageSize: cfg.data.imageSize,
+        batchSize: cfg.batchSize,
+        workers: cfg.data.workers,
+        seed: cfg.seed,
+        rank: 0,
+        worldSize: 1,
+        state: resumeState?.data,
+      });
+      const ipe = source.batchesPerEpoch;
+      if (ipe < 1) {
+        throw new UserError(
+          `the training set has ${source.size} images, fewer than one batch of ${cfg.batchSize}; use a smaller -b or more data`,
+        );
+      }
+      const K = ipe * cfg.maxEpoch;
+      const lrBase = cfg.basicLrPerImg * cfg.batchSize;
+      const schedule: Schedule = makeSchedule({
+        scheduler: cfg.scheduler,
+        lrBase,
+        itersPerEpoch: ipe,
+        totalEpochs: cfg.maxEpoch,
+        warmupEpochs: cfg.warmupEpochs,
+        warmupLr: cfg.warmupLr,
+        milestones: cfg.milestones,
+        stepEpochs: cfg.stepEpochs,
+      });
+      if (resumeState && (resumeState.itersPerEpoch !== ipe || resumeState.totalIterations !== K)) {
+        throw new UserError(
+          `cannot resume from ${resumeFile}: it was written with ${resumeState.itersPerEpoch} iterations per epoch ` +
+            `(${resumeState.totalIterations} in total), this run has ${ipe} (${K}); the dataset or batch size changed`,
+        );
+      }
+
+      // ---- model ----------------------------------------------------------------------------------
+      const modelConfig: M2TConfig = {
+        arch: cfg.model.arch,
+        width: cfg.model.width,
+        smallStem: cfg.model.smallStem,
+        threads: cfg.threads || undefined,
+        seed: cfg.seed,
+        hiddenDim: cfg.model.hiddenDim,
+        outDim: cfg.model.outDim,
+        totalIterations: K,
+        tauBase: cfg.tauBase,
+        optimizer: { ...cfg.optimizer },
+        bnDoubleUnbias: cfg.bnDoubleUnbias,
+      };
+      if (o.verbose) logger.info(`model: ${JSON.stringify(modelConfig)}`);
+      const model = o.createModel ? o.createModel(modelConfig) : await nativeModel(modelConfig);
+
+      let epoch = 0;
+      let batch = 0;
+      let lr = schedule.lrAt(0);
+      if (resumeFile && resumeState) {
+        try {
+          await model.load(resumeFile);
+        } catch (e) {
+          throw new UserError(`cannot resume from ${resumeFile}: ${errorMessage(e)}`);
+        }
+        if (model.iteration !== resumeState.iteration) {
+          throw new UserError(`cannot resume from ${resumeFile}: the model is at iteration ${model.iteration}, its metadata says ${resumeState.iteration}`);
+        }
+        epoch = resumeState.epoch;
+        batch = resumeState.batch;
+        lr = resumeState.lr;
+        logger.info(`resumed from ${displayPath(resumeFile)}: epoch ${epoch + 1}, iteration ${resumeState.iteration}/${K}, lr ${lr}`);
+      }
+      const startIteration = model.iteration;
+      metrics = new MetricsWriter(path.join(outDir, FILES.metrics), startIteration);
+
+      const saveState = (reason: RunState['reason'], e: number, b: number, loss: number | undefined): RunState => ({
+        kind: 'pretrain',
+        epoch: b >= ipe ? e + 1 : e,
+        batch: b >= ipe ? 0 : b,
+        iteration: model.iteration,
+        lr,
+        itersPerEpoch: ipe,
+        totalIterations: K,
+        batchSize: cfg.batchSize,
+        seed: cfg.seed,
+        data: source!.state?.(),
+        config: cfg,
+        loss,
+        reason,
+      });
+
+      this.emit('start', {
+        config: cfg,
+        outputDir: outDir,
+        itersPerEpoch: ipe,
+        totalIterations: K,
+        startIteration,
+        resumedFrom: resumeFile,
+        datasetSize: source.size,
+      } satisfies StartEvent);
+      logger.info(
+        `Training start: ${source.size} images, ${ipe} iterations per epoch, ${K} in total, batch ${cfg.batchSize}, ` +
+          `lr_base ${lrBase} (${cfg.scheduler})`,
+      );
+
+      const iterTime = new Meter(50);
+      let lastLoss: number | undefined = resumeState?.loss;
+      let lastCheckpoint: string | undefined = resumeFile;
+      let epochsCompleted = epoch;
+      let interrupted = false;
+
+      const finishInterrupted = async (e: number, b: number) => {
+        const file = path.join(outDir, FILES.interrupted);
+        await model.save(file, encodeRunState(saveState('interrupt', e, b, lastLoss)));
+        lastCheckpoint = file;
+        this.emit('checkpoint', { path: file, reason: 'interrupt' });
+        const at = model.iteration;
+        logger.warn(
+          `Interrupted (${this.stopReason ?? 'stop'}) at epoch ${Math.min(e + 1, cfg.maxEpoch)}, iteration ${at}/${K}: ` +
+            `checkpoint saved to ${displayPath(file)}; continue with --resume`,
+        );
+      };
+
+      if (this.stopping || (o.stopAtIteration !== undefined && model.iteration >= o.stopAtIteration)) {
+        interrupted = true;
+        if (model.iteration > startIteration || !resumeFile) await finishInterrupted(epoch, batch);
+      }
+
+      outer: for (; !interrupted && epoch < cfg.maxEpoch; epoch++, batch = 0) {
+        let b = batch;
+        let tWait = performance.now();
+        for await (const views of source.batches(epoch, batch)) {
+          const t0 = performance.now();
+          const dataTime = (t0 - tWait) / 1000;
+          const stepLr = lr;
+          const res = await model.step(views.view1, views.view2, stepLr);
+          const t1 = performance.now();
+          const stepTime = (t1 - t0) / 1000;
+          const it = model.iteration;
+          lr = schedule.lrAt(it);
+          b++;
+          lastLoss = res.loss;
+          iterTime.add(dataTime + stepTime);
+          const n = views.view1.shape[0];
+          const ips = iterTime.mean > 0 ? n / iterTime.mean : 0;
+          const eta = (K - it) * iterTime.mean;
+          const ev: IterationEvent = {
+            iteration: it,
+            totalIterations: K,
+            epoch: epoch + 1,
+            maxEpoch: cfg.maxEpoch,
+            batch: b,
+            itersPerEpoch: ipe,
+            lr: stepLr,
+            nextLr: lr,
+            loss: res.loss,
+            tau: res.tau,
+            alpha: res.alpha,
+            imagesPerSec: ips,
+            dataTime,
+            stepTime,
+            etaSeconds: eta,
+          };
+          metrics.write({
+            iteration: it,
+            epoch: epoch + 1,
+            batch: b,
+            lr: stepLr,
+            loss: res.loss,
+            tau: res.tau,
+            alpha: res.alpha,
+            imagesPerSec: round(ips, 2),
+            dataTime: round(dataTime, 5),
+            stepTime: round(stepTime, 5),
+          });
+          this.emit('iteration', ev);
+          reporter.progress({ value: it, total: K, epoch: epoch + 1, maxEpoch: cfg.maxEpoch, imagesPerSec: ips, etaSeconds: eta, extra: `loss ${fixed(res.loss, 3)}` });
+          if (b % cfg.printInterval === 0) {
+            logger.info(
+              `[${epoch + 1}/${cfg.maxEpoch}], remain:${formatRemaining(eta)}, It:[${b}/${ipe}], ` +
+                `Data-Time:${fixed(dataTime, 3)}, LR:${fixed(lr, 4)}, Loss:${fixed(res.loss, 2)}, Img/s:${fixed(ips, 1)}`,
+            );
+          }
+          if (!Number.isFinite(res.loss)) {
+            metrics.flush();
+            throw new UserError(`the loss is ${res.loss} at iteration ${it} (lr ${stepLr}); training diverged`);
+          }
+          if (this.stopping || (o.stopAtIteration !== undefined && it >= o.stopAtIteration)) {
+            if (!this.stopping) this.stopReason = `stopAtIteration ${o.stopAtIteration}`;
+            if (b >= ipe) {
+              // Finished the epoch anyway: write the epoch checkpoint first.
+              await this.endEpoch(logger, model, outDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
+              lastCheckpoint = path.join(outDir, FILES.lastEpoch);
+              epochsCompleted = epoch + 1;
+            }
+            metrics.flush();
+            await finishInterrupted(epoch, b);
+            interrupted = true;
+            break outer;
+          }
+          tWait = performance.now();
+        }
+        if (b < ipe) throw new Error(`data source ended epoch ${epoch + 1} after ${b} of ${ipe} batches`);
+        metrics.flush();
+        await this.endEpoch(logger, model, outDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
+        lastCheckpoint = path.join(outDir, FILES.lastEpoch);
+        epochsCompleted = epoch + 1;
+      }
+      if (!interrupted) {
+        const stale = path.join(outDir, FILES.interrupted);
+        if (fs.existsSync(stale)) fs.rmSync(stale);
+        logger.info(`Pre-training of experiment: ${cfg.name} is done (${model.iteration} iterations); checkpoint ${displayPath(lastCheckpoint ?? '')}`);
+      }
+      const result: PretrainResult = {
+        outputDir: outDir,
+        checkpoint: lastCheckpoint,
+        iterations: model.iteration,
+        totalIterations: K,
+        epochsCompleted,
+        interrupted,
+        lastLoss,
+        config: cfg,
+      };
+      this.emit('end', result);
+      return result;
+    } catch (e) {
+      logger.error(errorMessage(e));
+      throw e;
+    } finally {
+      reporter.stop();
+      metrics?.close();
+      await source?.close();
+      logger.close();
+    }
+  }
+
+  private async endEpoch(
+    logger: RunLogger,
+    model: PretrainModel,
+    outDir: string,
+    state: RunState,
+    epoch: number,
+    maxEpoch: number,
+    lr: number,
+    loss: number | undefined,
+  ): Promise<void> {
+    logger.info(`Train-Epoch: [${epoch + 1}/${maxEpoch}], LR: ${fixed(lr, 4)}, Con-Loss: ${fixed(loss ?? NaN, 2)}`);
+    const file = path.join(outDir, FILES.lastEpoch);
+    await model.save(file, encodeRunState(state));
+    // A mid-epoch checkpoint from before is now older than this one.
+    const stale = path.join(outDir, FILES.interrupted);
+    if (fs.existsSync(stale)) fs.rmSync(stale);
+    this.emit('checkpoint', { path: file, reason: 'epoch' });
+    this.emit('epoch', { epoch: epoch + 1, maxEpoch, iteration: model.iteration, lr, loss: loss ?? NaN, checkpoint: file } satisfies EpochEvent);
+  }
+}
+
+function round(x: number, d: number): number {
+  const f = 10 ** d;
+  return Math.round(x * f) / f;
+}
+
+function newestCheckpointQuiet(dir: string): ReturnType<typeof newestCheckpoint> {
+  try {
+    return newestCheckpoint(dir, 'pretrain');
+  } catch {
+    return undefined;
+  }
+}
+
+export function resolvePretrainExperiment(o: PretrainOptions): Experiment<'pretrain'> {
+  const exp = resolveExperiment(o.experiment, 'pretrain', pretrainBase);
+  const withName = exp.config.name ? exp : exp.named('momentum2_teacher_exp');
+  return applyOverrides(withName, o);
+}
+
+/** Keys that must match between a checkpoint and the run resuming it (for bitwise continuation). */
+const RESUME_KEYS: (keyof PretrainConfig)[] = [
+  'seed', 'batchSize', 'maxEpoch', 'basicLrPerImg', 'scheduler', 'warmupEpochs', 'warmupLr', 'milestones', 'stepEpochs',
+  'tauBase', 'optimizer', 'bnDoubleUnbias', 'model', 'data',
+];
+
+function checkResumable(state: RunState, cfg: PretrainConfig, file: string): void {
+  const old = state.config as Partial<PretrainConfig> | undefined;
+  if (!old) return;
+  const diffs: string[] = [];
+  // Worker count does not change the data (each image's augmentation has its own seed).
+  const norm = (k: keyof PretrainConfig, v: unknown) => (k === 'data' && v && typeof v === 'object' ? { ...(v as object), workers: undefined } : v);
+  for (const k of RESUME_KEYS) {
+    const a = JSON.stringify(norm(k, old[k]));
+    const b = JSON.stringify(norm(k, cfg[k]));
+    if (a !== b) diffs.push(`  ${k}: checkpoint ${a ?? 'unset'}, now ${b ?? 'unset'}`);
+  }
+  if (diffs.length) {
+    throw new UserError(
+      `cannot resume from ${displayPath(file)}: the experiment differs from the one that wrote it\n${diffs.join('\n')}\n` +
+        `(resume with the same experiment and flags, e.g. -b ${state.batchSize})`,
+    );
+  }
+  if (state.iteration >= state.totalIterations) {
+    throw new UserError(`nothing to resume: ${displayPath(file)} is at the end of training (iteration ${state.iteration}/${state.totalIterations})`);
+  }
+}
+
+async function nativeModel(config: M2TConfig): Promise<PretrainModel> {
+  // Loaded lazily so that everything above works without the native addon.
+  const { Momentum2Teacher } = await import('./engine');
+  return new Momentum2Teacher(config);
+}
+
+export interface PretrainEvents {
+  start: StartEvent;
+  iteration: IterationEvent;
+  epoch: EpochEvent;
+  checkpoint: { path: string; reason: 'epoch' | 'interrupt' };
+  log: string;
+  end: PretrainResult;
+}
+
+/** Runs a pre-training to the end (or until stopped). `on` subscribes to progress events. */
+export async function pretrain(
+  options: PretrainOptions & { on?: { [E in keyof PretrainEvents]?: (ev: PretrainEvents[E]) => void } } = {},
+): Promise<PretrainResult> {
+  const run = new PretrainRun(options);
+  for (const [name, fn] of Object.entries(options.on ?? {})) if (fn) run.on(name, fn as (...a: unknown[]) => void);
+  return run.run();
+}
