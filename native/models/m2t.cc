@@ -46,8 +46,8 @@ Momentum2Teacher::Momentum2Teacher(Backend& be, const M2TConfig& cfg, Comm* comm
   t_enc_.register_in(teacher_);
   t_proj_.register_in(teacher_);
   // model_ lists every tensor (params as entries too), student first.
-  for (Registry* r : {&student_, &teacher_})
-    for (const Entry& e : r->entries()) model_.buffer(e.name, *e.value, e.is_int64);
+  model_.include(student_);
+  model_.include(teacher_);
 
   s_enc_.init(cfg.seed);
   s_proj_.init(cfg.seed);

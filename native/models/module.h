@@ -38,6 +38,10 @@ class Registry {
   void buffer(const std::string& name, Tensor& t, bool is_int64 = false) {
     entries_.push_back({name, &t, false, is_int64});
   }
+  // Lists every entry of `other` too (a view over several modules; parameters stay entries only).
+  void include(const Registry& other) {
+    for (const Entry& e : other.entries_) entries_.push_back(e);
+  }
   const std::vector<Param*>& params() const { return params_; }
   const std::vector<Entry>& entries() const { return entries_; }
 

@@ -20,8 +20,8 @@ LinearProbe::LinearProbe(Backend& be, const ProbeConfig& cfg)
   enc_.init(cfg.seed);
   fc_.register_in(classifier_);
   bn_.register_in(classifier_);
-  for (const Registry* r : {&encoder_, &classifier_})
-    for (const Entry& e : r->entries()) model_.buffer(e.name, *e.value, e.is_int64);
+  model_.include(encoder_);
+  model_.include(classifier_);
   init_normal(fc_.weight.value, fc_.weight.name, cfg.seed, 0.0, 0.01);  // bias stays 0
   opt_ = std::make_unique<Optimizer>(be, cfg.optimizer, classifier_.params());
   opt_->register_in(optim_state_);

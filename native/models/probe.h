@@ -46,6 +46,8 @@ class LinearProbe {
   void save(const std::string& path, std::map<std::string, std::string> metadata) const;
   std::map<std::string, std::string> load(const std::string& path);
   int64_t feature_dim() const { return enc_.feature_dim(); }
+  // Logits of the last train_step (BatchNorm1d in training mode).
+  const Tensor& last_logits() const { return logits_; }
 
  private:
   const Tensor& classify(const Tensor& x, BnMode bn_mode);
