@@ -1,4 +1,75 @@
-export * from './experiment';
-export * from './errors';
-export * from './schedules';
-export { loadExperimentFile } from './loader';
+// momentum2-teacher: Momentum² Teacher self-supervised learning for Node.js.
+//
+//   import { pretrain, linearEval, loadExperimentFile, pretrainBase } from 'momentum2-teacher';
+//
+//   const exp = pretrainBase.extend({ maxEpoch: 100, batchSize: 1024 });
+//   const result = await pretrain({ experiment: exp, name: 'my_run', on: { iteration: (e) => … } });
+//   const evalResult = await linearEval({ experiment: 'exps/arxiv/linear_eval_exp_byol.ts', name: 'my_run' });
+
+// Experiments: the DSL, the bases, validation, loading files.
+export {
+  Experiment,
+  pretrainBase,
+  linearEvalBase,
+  m2tBase,
+  validateConfig,
+  deepMerge,
+  isExperiment,
+  PretrainSchema,
+  LinearEvalSchema,
+  DatasetSchema,
+} from './experiment';
+export type {
+  PretrainConfig,
+  LinearEvalConfig,
+  AnyConfig,
+  ConfigOf,
+  DatasetConfig,
+  DeepPartial,
+  EncoderModelConfig,
+  PretrainModelConfig,
+  ExperimentKind,
+  TwoViewAugmentation,
+  EvalAugmentation,
+} from './experiment';
+export { loadExperimentFile, experimentNameOf } from './loader';
+export { applyOverrides, resolveExperiment } from './overrides';
+export type { ExperimentOverrides, ExperimentInput } from './overrides';
+
+// Runs.
+export { pretrain, PretrainRun, resolvePretrainExperiment } from './pretrain';
+export type { PretrainOptions, PretrainResult, PretrainEvents, IterationEvent, EpochEvent, StartEvent, PretrainModel } from './pretrain';
+export { linearEval, LinearEvalRun, resolveLinearEvalExperiment, evalOutputDir, pretrainedCheckpointPath } from './linear-eval';
+export type { LinearEvalOptions, LinearEvalResult, LinearEvalEvents, EvalEvent, BestResult, ProbeModel } from './linear-eval';
+
+// Schedules, checkpoints, devices, logs.
+export { makeSchedule, SCHEDULERS, defaultStepEpochs } from './schedules';
+export type { Schedule, ScheduleConfig, SchedulerName } from './schedules';
+export { FILES, readRunState, readSafetensorsHeader, newestCheckpoint, encodeRunState, decodeRunState } from './checkpoint';
+export type { RunState } from './checkpoint';
+export { parseDevices, describeDevices } from './devices';
+export type { DeviceSpec } from './devices';
+export { formatRemaining } from './logging';
+
+// Errors.
+export { UserError, ExperimentError, isUserError } from './errors';
+
+// The engine (native): the M2T step, the linear probe, checkpoint reading.
+export { Momentum2Teacher, LinearProbe, readCheckpoint } from './engine';
+export type {
+  Arch,
+  EncoderConfig,
+  OptimizerConfig,
+  M2TConfig,
+  ImageBatch,
+  TensorEntry,
+  StateDict,
+  StepResult,
+  Checkpoint,
+  LinearProbeConfig,
+  EvalResult,
+} from './engine';
+
+// Data: what the run loops consume, and how to plug in another source.
+export { setDataProvider, dataProvider, syntheticPretrainSource, syntheticEvalSource, checkDataset } from './pipeline';
+export type { DataProvider, EpochSource, PretrainBatch, LabeledBatch, PretrainSourceOptions, EvalSourceOptions } from './pipeline';

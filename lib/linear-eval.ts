@@ -97,12 +97,15 @@ export function pretrainedCheckpointPath(cfg: LinearEvalConfig, explicit?: strin
 
 export class LinearEvalRun extends EventEmitter {
   private stopReason: string | undefined;
-  private readonly abortListener = () => this.stop('aborted');
+  private readonly abortListener = () => {
+    const reason = this.options.signal?.reason;
+    this.stop(typeof reason === 'string' ? reason : 'aborted');
+  };
 
   constructor(readonly options: LinearEvalOptions = {}) {
     super();
     if (options.signal) {
-      if (options.signal.aborted) this.stopReason = 'aborted';
+      if (options.signal.aborted) this.abortListener();
       else options.signal.addEventListener('abort', this.abortListener, { once: true });
     }
   }

@@ -100,12 +100,15 @@ export interface StartEvent {
  *  'checkpoint' ({ path, reason }), 'log' (line: string), 'end' (PretrainResult). */
 export class PretrainRun extends EventEmitter {
   private stopReason: string | undefined;
-  private readonly abortListener = () => this.stop('aborted');
+  private readonly abortListener = () => {
+    const reason = this.options.signal?.reason;
+    this.stop(typeof reason === 'string' ? reason : 'aborted');
+  };
 
   constructor(readonly options: PretrainOptions = {}) {
     super();
     if (options.signal) {
-      if (options.signal.aborted) this.stopReason = 'aborted';
+      if (options.signal.aborted) this.abortListener();
       else options.signal.addEventListener('abort', this.abortListener, { once: true });
     }
   }

@@ -69,7 +69,7 @@ export async function runEvalCli(argv: string[]): Promise<number> {
       return reportError(TOOL, e, !!f.verbose);
     }
   }
-  const signals = handleSignals(TOOL, () => controller.abort());
+  const signals = handleSignals(TOOL, (sig) => controller.abort(sig));
   try {
     const result = await run.run();
     if (result.interrupted) {

@@ -62,7 +62,7 @@ export async function runTrainCli(argv: string[]): Promise<number> {
       return reportError(TOOL, e, !!f.verbose);
     }
   }
-  const signals = handleSignals(TOOL, () => controller.abort());
+  const signals = handleSignals(TOOL, (sig) => controller.abort(sig));
   try {
     const result = await run.run();
     if (result.interrupted) {
