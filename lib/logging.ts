@@ -22,6 +22,16 @@ export function formatRemaining(seconds: number): string {
   return `${d}d.${pad(h)}h.${pad(m)}m`;
 }
 
+/** A short ETA for the progress bar: "42s", "3m07s", "2h05m", "1d04h". */
+export function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '-';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${pad(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86400)}d${pad(Math.floor((s % 86400) / 3600))}h`;
+}
+
 /** Python's "{:.Nf}". */
 export function fixed(x: number, digits: number): string {
   if (Number.isNaN(x)) return 'nan';
@@ -188,7 +198,7 @@ export class BarReporter implements ConsoleReporter {
   private multibar: import('cli-progress').MultiBar | undefined;
   private bar: import('cli-progress').SingleBar | undefined;
 
-  constructor(private readonly label: string) {}
+  constructor(private readonly label: string, private readonly forced = false) {}
 
   private ensure(state: ProgressState): void {
     if (this.bar) return;
@@ -205,6 +215,9 @@ export class BarReporter implements ConsoleReporter {
         fps: 5,
         stream: process.stderr,
         forceRedraw: false,
+        // Forced (--progress bar) on something that is not a terminal: still draw, now and then.
+        noTTYOutput: this.forced && !process.stderr.isTTY,
+        notTTYSchedule: 2000,
       },
       cliProgress.Presets.shades_classic,
     );
@@ -216,7 +229,7 @@ export class BarReporter implements ConsoleReporter {
       epoch: s.epoch,
       maxEpoch: s.maxEpoch,
       ips: fixed(s.imagesPerSec, 1),
-      eta_fmt: formatRemaining(s.etaSeconds),
+      eta_fmt: formatEta(s.etaSeconds),
       extra: s.extra ? ` | ${s.extra}` : '',
     };
   }
@@ -242,6 +255,7 @@ export class BarReporter implements ConsoleReporter {
 /** A bar when stderr is a terminal (and not disabled), plain lines otherwise. */
 export function consoleReporter(label: string, mode: 'auto' | 'bar' | 'plain' | 'silent' = 'auto'): ConsoleReporter {
   if (mode === 'silent') return new SilentReporter();
-  if (mode === 'bar' || (mode === 'auto' && process.stderr.isTTY && !process.env.CI)) return new BarReporter(label);
+  if (mode === 'bar') return new BarReporter(label, true);
+  if (mode === 'auto' && process.stderr.isTTY && !process.env.CI) return new BarReporter(label);
   return new PlainReporter();
 }

@@ -116,6 +116,12 @@ withEngine('end to end: mt-train then mt-eval on a tiny dataset', () => {
     expect(st).toMatchObject({ kind: 'pretrain', epoch: 2, batch: 0, iteration: 8, itersPerEpoch: 4, totalIterations: 8 });
   });
 
+  test('--progress bar draws a bar with images/s and ETA', () => {
+    const r = runCli('mt-train', ['-f', 'tiny_pretrain.ts', '-expn', 'bar', '--progress', 'bar'], { cwd: dir });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/train .* 100% \| it 8\/8 \| epoch 2\/2 \| \d+\.\d img\/s \| ETA \d+s \| loss \d\.\d{3}/);
+  });
+
   test('the saved config.json reruns as an experiment file', () => {
     const r = runCli('mt-train', ['-f', path.join('outputs', 'tiny', 'config.json'), '--dry-run'], { cwd: dir });
     expect(r.status).toBe(0);

@@ -213,3 +213,10 @@ describe('experiment files: failures name the file and the key', () => {
     expect(e.error?.message).toMatch(/is a linear_eval experiment; mt-train needs a pretrain experiment \(run it with mt-eval\)/);
   });
 });
+
+test('exps/ type-checks against the package sources (tsc -p exps)', () => {
+  const { spawnSync } = require('child_process') as typeof import('child_process');
+  const r = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'exps')], { encoding: 'utf8' });
+  expect(r.stdout + r.stderr).toBe('');
+  expect(r.status).toBe(0);
+});

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { FILES, decodeRunState, encodeRunState, newestCheckpoint, readRunState, readSafetensorsHeader, RunState } from '../lib/checkpoint';
 import { normalizeArgv } from '../lib/cli/common';
 import { checkDevices, parseDevices } from '../lib/devices';
-import { formatConfig, formatRemaining, MetricsWriter } from '../lib/logging';
+import { formatConfig, formatEta, formatRemaining, MetricsWriter } from '../lib/logging';
 import { permutation, syntheticPretrainSource } from '../lib/pipeline';
 import { pretrainBase } from '../lib/experiment';
 import { tmpDir } from './helpers/dist';
@@ -88,6 +88,7 @@ describe('logs', () => {
     expect(formatRemaining(0)).toBe('0d.00h.00m');
     expect(formatRemaining(90061)).toBe('1d.01h.01m');
     expect(formatRemaining(NaN)).toBe('0d.00h.00m');
+    expect([5, 187, 7500, 100000].map(formatEta)).toEqual(['5s', '3m07s', '2h05m', '1d03h']);
   });
   test('config printing: one line per key', () => {
     expect(formatConfig({ a: 1, bb: { c: [1] } })).toBe('  a  : 1\n  bb : {"c":[1]}');
