@@ -382,7 +382,7 @@ export class LinearEvalRun extends EventEmitter {
             );
           }
           if (!Number.isFinite(r.loss)) throw new UserError(`the loss is ${r.loss} at iteration ${iteration} (lr ${stepLr}); training diverged`);
-          if (this.stopping || (o.stopAtIteration !== undefined && iteration >= o.stopAtIteration)) {
+          if ((this.stopping || (o.stopAtIteration !== undefined && iteration >= o.stopAtIteration)) && iteration < K) {
             if (!this.stopping) this.stopReason = `stopAtIteration ${o.stopAtIteration}`;
             if (b >= ipe) await endEpoch(epoch, b);
             metrics.flush();

@@ -379,7 +379,8 @@ export class PretrainRun extends EventEmitter {
             metrics.flush();
             throw new UserError(`the loss is ${res.loss} at iteration ${it} (lr ${stepLr}); training diverged`);
           }
-          if (this.stopping || (o.stopAtIteration !== undefined && it >= o.stopAtIteration)) {
+          // A stop during the very last iteration just lets the run finish normally.
+          if ((this.stopping || (o.stopAtIteration !== undefined && it >= o.stopAtIteration)) && it < K) {
             if (!this.stopping) this.stopReason = `stopAtIteration ${o.stopAtIteration}`;
             if (b >= ipe) {
               // Finished the epoch anyway: write the epoch checkpoint first.
