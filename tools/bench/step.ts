@@ -1,0 +1,83 @@
+// Benchmark of the whole Momentum² Teacher step (npm run bench:step).
+// Prints images/s of ours and, when a Python with torch is found (M2T_TORCH_PYTHON, .venv,
+// or python3), of the PyTorch reference model (tools/bench/torch_step.py) on the same thread
+// count, and the ratio ours/PyTorch. Numbers, not assertions.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Momentum2Teacher, type Arch, type ImageBatch } from '../../lib/engine';
+
+interface Config { arch: Arch; smallStem: boolean; size: number; batch: number }
+const CONFIGS: Config[] = [
+  { arch: 'resnet18', smallStem: true, size: 32, batch: 64 },
+  { arch: 'resnet50', smallStem: false, size: 112, batch: 16 },
+];
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
+}
+
+function batch(n: number, size: number, seed: number): ImageBatch {
+  const data = new Float32Array(n * size * size * 3);
+  let s = seed >>> 0;
+  for (let i = 0; i < data.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = s / 2 ** 31 - 1;
+  }
+  return { data, shape: [n, size, size, 3] };
+}
+
+async function ours(c: Config, threads: number, budget: number): Promise<{ ips: number; iters: number }> {
+  const net = new Momentum2Teacher({
+    arch: c.arch, smallStem: c.smallStem, totalIterations: 100000, threads, hiddenDim: 4096, outDim: 256,
+  });
+  const v1 = batch(c.batch, c.size, 1), v2 = batch(c.batch, c.size, 2);
+  await net.step(v1, v2, 0.05); // warm-up: primitive creation, allocation
+  let iters = 0;
+  const t0 = process.hrtime.bigint();
+  let elapsed = 0;
+  while (iters < 2 || elapsed < budget) {
+    await net.step(v1, v2, 0.05);
+    iters++;
+    elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+  }
+  return { ips: (iters * c.batch) / elapsed, iters };
+}
+
+function findTorchPython(): string | undefined {
+  const candidates = [process.env.M2T_TORCH_PYTHON, path.join('.venv', 'bin', 'python'), 'python3'];
+  for (const py of candidates) {
+    if (!py || (py.includes('/') && !fs.existsSync(py))) continue;
+    const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
+    if (r.status === 0) return py;
+  }
+  return undefined;
+}
+
+function torchRef(py: string, c: Config, threads: number, budget: number): number | undefined {
+  const args = ['tools/bench/torch_step.py', '--arch', c.arch, '--size', String(c.size), '--batch', String(c.batch),
+    '--threads', String(threads), '--budget', String(budget)];
+  if (c.smallStem) args.push('--small-stem');
+  const r = spawnSync(py, args, { encoding: 'utf8' });
+  const line = r.stdout.trim().split('\n').pop();
+  try { return JSON.parse(line ?? '').images_per_s; } catch { return undefined; }
+}
+
+async function main(): Promise<void> {
+  const threads = Number(arg('threads', '2'));
+  const budget = Number(arg('budget', '20'));
+  const py = process.argv.includes('--no-torch') ? undefined : findTorchPython();
+  console.log(`Momentum² Teacher step, CPU, ${threads} threads, ~${budget}s per measurement`);
+  for (const c of CONFIGS) {
+    const label = `${c.arch}${c.smallStem ? ' small-stem' : ''} ${c.size}px batch ${c.batch}`;
+    const o = await ours(c, threads, budget);
+    let line = `${label}: ours ${o.ips.toFixed(2)} img/s (${o.iters} steps)`;
+    const t = py ? torchRef(py, c, threads, budget) : undefined;
+    if (t !== undefined) line += `, pytorch ${t.toFixed(2)} img/s, ratio ${(o.ips / t).toFixed(2)}x`;
+    else line += ', pytorch not installed';
+    console.log(line);
+  }
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
