@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the native build needs (oneDNN, libjpeg-turbo, libspng/libpng,
+# Gloo, GoogleTest, nlohmann-json, CMake, a C++ compiler). Skips apt when all are present.
+set -euo pipefail
+pkgs=(cmake g++ make ninja-build pkg-config libdnnl-dev libturbojpeg0-dev libspng-dev libpng-dev libgloo-dev
+      libgtest-dev nlohmann-json3-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "system packages: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
