@@ -61,6 +61,7 @@ std::string EncodedDataset::name(int64_t i) const {
 
 SourceRef EncodedDataset::fetch(int64_t i, std::vector<uint8_t>&) const {
   SourceRef s;
+  s.encoded = true;
   s.bytes = files_[size_t(i)].data();
   s.size = files_[size_t(i)].size();
   return s;

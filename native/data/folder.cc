@@ -324,6 +324,7 @@ std::string FolderDataset::name(int64_t i) const {
 SourceRef FolderDataset::fetch(int64_t i, std::vector<uint8_t>& buffer) const {
   read_file(name(i), buffer);
   SourceRef s;
+  s.encoded = true;
   s.bytes = buffer.data();
   s.size = buffer.size();
   return s;

@@ -159,10 +159,12 @@ void normalize_into(const Image& im, const ViewConfig& cfg, bool flip, float* ds
 }
 
 ImageView Augmenter::source_view(const SourceRef& src, int denom) {
-  if (src.bytes) {
+  if (src.encoded) {
     decoder_.decode(src.bytes, src.size, denom, decoded_);
     return ImageView::of(decoded_);
   }
+  if (!src.pixels || src.width < 1 || src.height < 1 || (src.channels != 1 && src.channels != 3))
+    throw DataError("invalid raw pixel source");
   if (src.channels == 3) return {src.pixels, src.width, src.height, size_t(src.width) * 3};
   // Grayscale (or any single channel) → RGB by replication.
   decoded_.resize(src.width, src.height);
@@ -182,7 +184,7 @@ void Augmenter::render(const SourceRef& src, const ViewConfig* cfgs, const uint6
                        float* const* float_out, Image* u8_out, ViewParams* params_out) {
   int W = src.width, H = src.height;
   bool jpeg = false;
-  if (src.bytes) {
+  if (src.encoded) {
     const ImageInfo info = decoder_.probe(src.bytes, src.size);
     W = info.width;
     H = info.height;

@@ -83,6 +83,7 @@ class ViewRenderer {
 
 // Where a sample's pixels are: encoded bytes (JPEG/PNG) or raw 8-bit pixels (1 or 3 channels).
 struct SourceRef {
+  bool encoded = false;  // true: bytes/size (possibly empty); false: pixels
   const uint8_t* bytes = nullptr;
   size_t size = 0;
   const uint8_t* pixels = nullptr;
