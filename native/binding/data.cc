@@ -314,6 +314,7 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
                         InstanceMethod("openIdx", &DatasetWrap::OpenIdx),
                         InstanceMethod("setPixels", &DatasetWrap::SetPixels),
                         InstanceMethod("setEncoded", &DatasetWrap::SetEncoded),
+                        InstanceMethod("setSubset", &DatasetWrap::SetSubset),
                         InstanceMethod("size", &DatasetWrap::Size),
                         InstanceMethod("classes", &DatasetWrap::Classes),
                         InstanceMethod("labels", &DatasetWrap::Labels),
@@ -429,6 +430,22 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
     guarded(info.Env(), [&] {
       set(std::make_shared<data::EncodedDataset>(std::move(bytes), std::move(labels), std::move(names)));
     });
+    return info.Env().Undefined();
+  }
+
+  // setSubset(base, n): the first n samples of another DataSet.
+  Napi::Value SetSubset(const Napi::CallbackInfo& info) {
+    const Args a{info, "setSubset"};
+    check_empty(info.Env(), "setSubset");
+    DatasetWrap* base = from(info.Env(), info[0], "setSubset");
+    const auto ds = base->dataset(info.Env(), "setSubset");
+    const int64_t n = a.integer(1, "n", 1, int64_t(1) << 50);
+    std::shared_ptr<const data::FolderDataset> folder;
+    {
+      std::lock_guard<std::mutex> lk(base->mu_);
+      folder = base->folder_;
+    }
+    guarded(info.Env(), [&] { set(std::make_shared<data::SubsetDataset>(ds, n), folder); });
     return info.Env().Undefined();
   }
 

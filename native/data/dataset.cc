@@ -67,6 +67,12 @@ SourceRef EncodedDataset::fetch(int64_t i, std::vector<uint8_t>&) const {
   return s;
 }
 
+SubsetDataset::SubsetDataset(std::shared_ptr<const Dataset> base, int64_t n) : base_(std::move(base)), n_(n) {
+  if (!base_) throw DataError("subset of no dataset", DataError::Kind::TypeError);
+  if (n < 1 || n > base_->size())
+    throw DataError(cat("subset size ", n, " is not in [1, ", base_->size(), "]"), DataError::Kind::RangeError);
+}
+
 void read_file(const std::string& path, std::vector<uint8_t>& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw DataError(cat("cannot open: ", std::strerror(errno)));

@@ -63,6 +63,21 @@ class EncodedDataset : public Dataset {
   std::vector<std::string> names_, classes_;
 };
 
+// The first n samples of another dataset (quick runs: "use only the first n images").
+class SubsetDataset : public Dataset {
+ public:
+  SubsetDataset(std::shared_ptr<const Dataset> base, int64_t n);
+  int64_t size() const override { return n_; }
+  int32_t label(int64_t i) const override { return base_->label(i); }
+  const std::vector<std::string>& classes() const override { return base_->classes(); }
+  std::string name(int64_t i) const override { return base_->name(i); }
+  SourceRef fetch(int64_t i, std::vector<uint8_t>& buffer) const override { return base_->fetch(i, buffer); }
+
+ private:
+  std::shared_ptr<const Dataset> base_;
+  int64_t n_;
+};
+
 // Class names "0".."k-1" for integer labels whose maximum is k-1.
 std::vector<std::string> numeric_classes(const std::vector<int32_t>& labels);
 

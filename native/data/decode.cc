@@ -59,13 +59,22 @@ Decoder::~Decoder() {
   if (tj_) tjDestroy(tj_);
 }
 
+// After a failed call a TurboJPEG 2.1 handle can be left mid-stream (the next header read then
+// reports 0x0), so every error throws through here, which replaces the handle.
+void Decoder::fail_jpeg(const char* what) {
+  const std::string msg = cat(what, tjGetErrorStr2(tj_));
+  tjDestroy(tj_);
+  tj_ = tjInitDecompress();
+  throw DataError(msg);
+}
+
 ImageInfo Decoder::probe(const uint8_t* data, size_t size) {
   ImageInfo info;
   info.format = sniff(data, size);
   if (info.format == Format::Jpeg) {
     int w = 0, h = 0, subsamp = 0, cs = 0;
     if (tjDecompressHeader3(tj_, data, static_cast<unsigned long>(size), &w, &h, &subsamp, &cs) != 0)
-      throw DataError(cat("JPEG header: ", tjGetErrorStr2(tj_)));
+      fail_jpeg("JPEG header: ");
     info.width = w;
     info.height = h;
   } else if (info.format == Format::Png) {
@@ -94,7 +103,7 @@ void Decoder::decode(const uint8_t* data, size_t size, int denom, Image& out) {
 void Decoder::decode_jpeg(const uint8_t* data, size_t size, int denom, Image& out) {
   int w = 0, h = 0, subsamp = 0, cs = 0;
   if (tjDecompressHeader3(tj_, data, static_cast<unsigned long>(size), &w, &h, &subsamp, &cs) != 0)
-    throw DataError(cat("JPEG header: ", tjGetErrorStr2(tj_)));
+    fail_jpeg("JPEG header: ");
   check_dims(w, h);
   if (denom != 1 && denom != 2 && denom != 4 && denom != 8) denom = 1;
   const int sw = jpeg_scaled(w, denom), sh = jpeg_scaled(h, denom);
@@ -114,7 +123,7 @@ void Decoder::decode_jpeg(const uint8_t* data, size_t size, int denom, Image& ou
     // Warnings leave a complete image, except for a truncated stream, which libjpeg pads with
     // grey: PIL refuses those ("image file is truncated"), and so do we.
     if (tjGetErrorCode(tj_) != TJERR_WARNING || msg.find("Premature end") != std::string::npos)
-      throw DataError(cat("JPEG: ", msg));
+      fail_jpeg("JPEG: ");
   }
   if (cmyk) {
     const uint8_t* s = cmyk_.data();

@@ -41,6 +41,7 @@ class Decoder {
  private:
   void decode_jpeg(const uint8_t* data, size_t size, int denom, Image& out);
   void decode_png(const uint8_t* data, size_t size, Image& out);
+  [[noreturn]] void fail_jpeg(const char* what);
   void* tj_ = nullptr;
   std::vector<uint8_t> cmyk_;
 };

@@ -69,6 +69,16 @@ TEST(Decode, BrokenFilesThrowNamingTheProblem) {
     ++n;
   }
   EXPECT_EQ(n, 5);
+  // The decoder is not left in a bad state by a failure: a good file right after a broken one.
+  const auto good = refs.at("decode/jpeg420/file").as<uint8_t>();
+  for (const char* c : {"jpegtrunc", "jpeghead", "text"}) {
+    const auto bad = refs.at(std::string("broken/") + c + "/file").as<uint8_t>();
+    Image out;
+    EXPECT_THROW({ dec.probe(bad.data(), bad.size()); dec.decode(bad.data(), bad.size(), 1, out); }, DataError);
+    EXPECT_EQ(dec.probe(good.data(), good.size()).width, 61) << "after " << c;
+    dec.decode(good.data(), good.size(), 1, out);
+    EXPECT_EQ(out.height, 47) << "after " << c;
+  }
   // Not confused by the extension: format comes from the bytes.
   const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   EXPECT_EQ(sniff(png_sig, 8), Format::Png);
