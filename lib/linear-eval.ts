@@ -11,7 +11,7 @@ import { UserError, errorMessage } from './errors';
 import { EncoderModelConfig, Experiment, LinearEvalConfig, displayPath, linearEvalBase } from './experiment';
 import { ConsoleReporter, Meter, MetricsWriter, RunLogger, consoleReporter, fixed, formatConfig, formatRemaining } from './logging';
 import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment } from './overrides';
-import { DataProvider, EpochSource, LabeledBatch, checkDataset, dataProvider } from './pipeline';
+import { BadDataReport, DataProvider, EpochSource, LabeledBatch, badDataLine, checkDataset, dataProvider } from './pipeline';
 import { makeSchedule } from './schedules';
 
 /** What the loop needs from a probe (LinearProbe implements it). */
@@ -174,27 +174,18 @@ export class LinearEvalRun extends EventEmitter {
 
     checkDataset(cfg.data.train, 'train', '--data-root');
     checkDataset(cfg.data.val, 'val', '--val-root');
-    fs.mkdirSync(outDir, { recursive: true });
-    const logger = new RunLogger(path.join(outDir, FILES.evalLog));
-    const reporter: ConsoleReporter = consoleReporter('linear eval', o.console ?? 'silent');
-    logger.addSink((line) => {
-      reporter.line(line);
-      this.emit('log', line);
-    });
-
+    // Everything that can fail on the user's input is checked before anything is written.
+    let logger: RunLogger | undefined;
+    let reporter: ConsoleReporter | undefined;
     let train: EpochSource<LabeledBatch> | undefined;
     let val: EpochSource<LabeledBatch> | undefined;
     let metrics: MetricsWriter | undefined;
     try {
-      logger.info(`linear evaluation ${cfg.name ?? ''} of ${displayPath(pretrained)} (${cfg.encoderPrefix}*)`);
-      logger.info(`devices: ${describeDevices(devices)}`);
-      logger.info(`resolved experiment:\n${formatConfig(cfg)}`);
-      atomicWrite(path.join(outDir, FILES.config), JSON.stringify(cfg, null, 2) + '\n');
-
       const provider = o.data ?? dataProvider();
       const common = { imageSize: cfg.data.imageSize, augmentation: cfg.data.augmentation, batchSize: cfg.batchSize, workers: cfg.data.workers, seed: cfg.seed, rank: 0, worldSize: 1 };
-      train = await provider.openEval({ ...common, dataset: cfg.data.train, split: 'train', state: resumeState?.data });
-      val = await provider.openEval({ ...common, dataset: cfg.data.val, split: 'val' });
+      const onBadData = (r: BadDataReport) => logger?.warn(badDataLine(r));
+      train = await provider.openEval({ ...common, dataset: cfg.data.train, split: 'train', state: resumeState?.data, onBadData });
+      val = await provider.openEval({ ...common, dataset: cfg.data.val, split: 'val', onBadData });
       const ipe = train.batchesPerEpoch;
       if (ipe < 1) throw new UserError(`the training set has ${train.size} images, fewer than one batch of ${cfg.batchSize}; use a smaller -b`);
       const numClasses = cfg.numClasses === 'auto' ? train.numClasses : cfg.numClasses;
@@ -226,7 +217,6 @@ export class LinearEvalRun extends EventEmitter {
         momentum: cfg.optimizer.momentum,
         weightDecay: cfg.optimizer.weightDecay,
       };
-      if (o.verbose) logger.info(`probe: ${JSON.stringify(probeConfig)}`);
       const probe = o.createProbe ? o.createProbe(probeConfig) : await nativeProbe(probeConfig);
       const read = o.readCheckpoint ?? (async (f: string) => (await import('./engine')).readCheckpoint(f));
       let ckpt: Checkpoint;
@@ -247,7 +237,6 @@ export class LinearEvalRun extends EventEmitter {
             (cfg.model === 'pretrain' ? '' : ' (set model to the pre-training architecture, or to \'pretrain\')'),
         );
       }
-      logger.info(`loaded the frozen encoder ${describeEncoder(encoder)} from ${displayPath(pretrained)}`);
 
       let epoch = 0;
       let batch = 0;
@@ -264,8 +253,23 @@ export class LinearEvalRun extends EventEmitter {
         ({ epoch, batch, iteration, lr } = resumeState);
         best = (resumeState.extra?.best as BestResult | undefined) ?? undefined;
         last = (resumeState.extra?.last as LinearEvalResult['last']) ?? undefined;
-        logger.info(`resumed from ${displayPath(resumeFile)}: epoch ${epoch + 1}, iteration ${iteration}/${K}`);
       }
+
+      fs.mkdirSync(outDir, { recursive: true });
+      const log = (logger = new RunLogger(path.join(outDir, FILES.evalLog)));
+      const rep = (reporter = consoleReporter('linear eval', o.console ?? 'silent'));
+      log.addSink((line, level) => {
+        if (level === 'ERROR') return; // the caller reports errors; the log file keeps them
+        rep.line(line);
+        this.emit('log', line);
+      });
+      log.info(`linear evaluation ${cfg.name ?? ''} of ${displayPath(pretrained)} (${cfg.encoderPrefix}*)`);
+      log.info(`devices: ${describeDevices(devices)}`);
+      log.info(`resolved experiment:\n${formatConfig(cfg)}`);
+      atomicWrite(path.join(outDir, FILES.config), JSON.stringify(cfg, null, 2) + '\n');
+      if (o.verbose) log.info(`probe: ${JSON.stringify(probeConfig)}`);
+      log.info(`loaded the frozen encoder ${describeEncoder(encoder)} from ${displayPath(pretrained)}`);
+      if (resumeFile) log.info(`resumed from ${displayPath(resumeFile)}: epoch ${epoch + 1}, iteration ${iteration}/${K}`);
       const startIteration = iteration;
       metrics = new MetricsWriter(path.join(outDir, FILES.metrics), startIteration);
 
@@ -287,7 +291,7 @@ export class LinearEvalRun extends EventEmitter {
       });
 
       this.emit('start', { config: cfg, outputDir: outDir, pretrained, itersPerEpoch: ipe, totalIterations: K, startIteration, numClasses });
-      logger.info(
+      log.info(
         `Linear evaluation start: ${train.size} training / ${val.size} validation images, ${numClasses} classes, ` +
           `${ipe} iterations per epoch, batch ${cfg.batchSize}, lr_base ${lrBase} (${cfg.scheduler})`,
       );
@@ -303,7 +307,7 @@ export class LinearEvalRun extends EventEmitter {
         await probe.save(file, encodeRunState(state('interrupt', e, b, lastLoss)));
         lastCheckpoint = file;
         this.emit('checkpoint', { path: file, reason: 'interrupt' });
-        logger.warn(`Interrupted (${this.stopReason ?? 'stop'}) at epoch ${Math.min(e + 1, cfg.maxEpoch)}, iteration ${iteration}/${K}: checkpoint saved to ${displayPath(file)}; continue with --resume`);
+        log.warn(`Interrupted (${this.stopReason ?? 'stop'}) at epoch ${Math.min(e + 1, cfg.maxEpoch)}, iteration ${iteration}/${K}: checkpoint saved to ${displayPath(file)}; continue with --resume`);
       };
 
       const evaluate = async (e: number) => {
@@ -312,8 +316,13 @@ export class LinearEvalRun extends EventEmitter {
         let top5 = 0;
         let lossSum = 0;
         for await (const vb of val!.batches(0, 0)) {
-          const r = await probe.evaluate(vb.images, vb.labels);
           const m = vb.labels.length;
+          let r: EvalResult;
+          try {
+            r = await probe.evaluate(vb.images, vb.labels);
+          } finally {
+            vb.release?.();
+          }
           n += m;
           top1 += r.top1;
           top5 += r.top5;
@@ -323,7 +332,7 @@ export class LinearEvalRun extends EventEmitter {
         last = { top1: res.top1, top5: res.top5, epoch: e + 1 };
         const improved = !best || res.top1 > best.top1;
         if (improved) best = { top1: res.top1, top5: res.top5, epoch: e + 1 };
-        logger.info(
+        log.info(
           `Eval-Epoch: [${e + 1}/${cfg.maxEpoch}], Top-1: ${fixed(res.top1, 2)}, Top-5: ${fixed(res.top5, 2)}, Loss: ${fixed(res.loss, 4)}, ` +
             `Best Top-1: ${fixed(best!.top1, 2)} (Top-5 ${fixed(best!.top5, 2)}, epoch ${best!.epoch})`,
         );
@@ -333,7 +342,7 @@ export class LinearEvalRun extends EventEmitter {
       };
 
       const endEpoch = async (e: number, b: number) => {
-        logger.info(`Train-Epoch: [${e + 1}/${cfg.maxEpoch}], LR: ${fixed(lr, 4)}, Loss: ${fixed(lastLoss ?? NaN, 4)}`);
+        log.info(`Train-Epoch: [${e + 1}/${cfg.maxEpoch}], LR: ${fixed(lr, 4)}, Loss: ${fixed(lastLoss ?? NaN, 4)}`);
         const doEval = (e + 1) % cfg.evalInterval === 0 || e + 1 === cfg.maxEpoch;
         const improved = doEval ? await evaluate(e) : false;
         metrics!.flush();
@@ -363,7 +372,12 @@ export class LinearEvalRun extends EventEmitter {
           const t0 = performance.now();
           const dataTime = (t0 - tWait) / 1000;
           const stepLr = lr;
-          const r = await probe.trainStep(tb.images, tb.labels, stepLr);
+          let r: { loss: number };
+          try {
+            r = await probe.trainStep(tb.images, tb.labels, stepLr);
+          } finally {
+            tb.release?.();
+          }
           const stepTime = (performance.now() - t0) / 1000;
           iteration++;
           b++;
@@ -374,9 +388,9 @@ export class LinearEvalRun extends EventEmitter {
           const eta = (K - iteration) * iterTime.mean;
           metrics.write({ iteration, epoch: epoch + 1, batch: b, lr: stepLr, loss: r.loss, imagesPerSec: Math.round(ips * 100) / 100, dataTime: Math.round(dataTime * 1e5) / 1e5, stepTime: Math.round(stepTime * 1e5) / 1e5 });
           this.emit('iteration', { iteration, totalIterations: K, epoch: epoch + 1, batch: b, itersPerEpoch: ipe, lr: stepLr, nextLr: lr, loss: r.loss, imagesPerSec: ips, dataTime, stepTime, etaSeconds: eta });
-          reporter.progress({ value: iteration, total: K, epoch: epoch + 1, maxEpoch: cfg.maxEpoch, imagesPerSec: ips, etaSeconds: eta, extra: best ? `best top-1 ${fixed(best.top1, 2)}` : undefined });
+          rep.progress({ value: iteration, total: K, epoch: epoch + 1, maxEpoch: cfg.maxEpoch, imagesPerSec: ips, etaSeconds: eta, extra: best ? `best top-1 ${fixed(best.top1, 2)}` : undefined });
           if (b % cfg.printInterval === 0) {
-            logger.info(
+            log.info(
               `[${epoch + 1}/${cfg.maxEpoch}], remain:${formatRemaining(eta)}, It:[${b}/${ipe}], Data-Time:${fixed(dataTime, 3)}, ` +
                 `LR:${fixed(lr, 4)}, Loss:${fixed(r.loss, 4)}, Img/s:${fixed(ips, 1)}`,
             );
@@ -398,7 +412,7 @@ export class LinearEvalRun extends EventEmitter {
       if (!interrupted) {
         const stale = path.join(outDir, FILES.interrupted);
         if (fs.existsSync(stale)) fs.rmSync(stale);
-        logger.info(
+        log.info(
           `Linear evaluation done: best Top-1 ${best ? fixed(best.top1, 2) : '-'} (Top-5 ${best ? fixed(best.top5, 2) : '-'}, epoch ${best?.epoch ?? '-'}); ` +
             `results in ${displayPath(outDir)}`,
         );
@@ -407,14 +421,14 @@ export class LinearEvalRun extends EventEmitter {
       this.emit('end', result);
       return result;
     } catch (e) {
-      logger.error(errorMessage(e));
+      logger?.error(errorMessage(e));
       throw e;
     } finally {
-      reporter.stop();
+      reporter?.stop();
       metrics?.close();
       await train?.close();
       await val?.close();
-      logger.close();
+      logger?.close();
     }
   }
 }

@@ -13,11 +13,21 @@ import type { DatasetConfig, EvalAugmentation, TwoViewAugmentation } from './exp
 export interface PretrainBatch {
   view1: ImageBatch;
   view2: ImageBatch;
+  /** Hands pooled batch memory back to the data layer once the step is done (optional). */
+  release?(): void;
 }
 
 export interface LabeledBatch {
   images: ImageBatch;
   labels: Int32Array;
+  release?(): void;
+}
+
+/** Unreadable images met in an epoch (each replaced by another image). */
+export interface BadDataReport {
+  epoch: number;
+  count: number;
+  examples: { path: string; error: string }[];
 }
 
 export interface EpochSource<B> {
@@ -46,6 +56,8 @@ export interface PretrainSourceOptions {
   worldSize: number;
   /** From a checkpoint's `state()`. */
   state?: unknown;
+  /** Where to report unreadable images (the run loops log them). */
+  onBadData?: (report: BadDataReport) => void;
 }
 
 export interface EvalSourceOptions {
@@ -61,12 +73,18 @@ export interface EvalSourceOptions {
   rank: number;
   worldSize: number;
   state?: unknown;
+  onBadData?: (report: BadDataReport) => void;
 }
 
 /** A data backend. The default one uses lib/data (when built) and the synthetic source. */
 export interface DataProvider {
   openPretrain(o: PretrainSourceOptions): Promise<EpochSource<PretrainBatch>>;
   openEval(o: EvalSourceOptions): Promise<EpochSource<LabeledBatch>>;
+}
+
+export function badDataLine(r: BadDataReport): string {
+  const list = r.examples.map((e) => `${e.path}: ${e.error}`).join('; ');
+  return `epoch ${r.epoch + 1}: ${r.count} unreadable image(s) replaced by others${list ? ` (first: ${list})` : ''}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,13 +283,49 @@ export function dataProvider(): DataProvider {
   return provider ?? defaultProvider;
 }
 
+let dataLayer: DataProvider | undefined;
+
+/** lib/data's provider (image folders, MNIST), loaded on first use. */
+function dataLayerProvider(): DataProvider {
+  if (!dataLayer) {
+    let mod: { dataLayerProvider?: () => DataProvider };
+    try {
+      // Resolved at run time: lib/data is the data layer's own module.
+      mod = require(path.join(__dirname, 'data'));
+    } catch (e) {
+      throw new UserError(`the data pipeline (lib/data) could not be loaded: ${(e as Error).message}`);
+    }
+    if (typeof mod.dataLayerProvider !== 'function') throw new UserError('the data pipeline (lib/data) has no dataLayerProvider()');
+    dataLayer = mod.dataLayerProvider();
+  }
+  return dataLayer;
+}
+
+function describeDataset(d: DatasetConfig): string {
+  if (d.kind === 'imagefolder') return `image folder ${d.root}`;
+  if (d.kind === 'mnist') return `MNIST ${d.split}`;
+  return `synthetic, ${d.size} images`;
+}
+
+/** Errors opening a dataset are the user's to fix: say which dataset, keep the stack for --verbose. */
+async function opening<T>(d: DatasetConfig, role: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const err = new UserError(`cannot open the ${role} (${describeDataset(d)}): ${(e as Error).message ?? String(e)}`);
+    err.stack = (e as Error).stack;
+    throw err;
+  }
+}
+
 const defaultProvider: DataProvider = {
   async openPretrain(o) {
     if (o.dataset.kind === 'synthetic') return syntheticPretrainSource(o);
-    throw new UserError(`the ${o.dataset.kind} dataset needs the data pipeline (lib/data), which is not available in this build`);
+    return opening(o.dataset, 'training set', () => dataLayerProvider().openPretrain(o));
   },
   async openEval(o) {
     if (o.dataset.kind === 'synthetic') return syntheticEvalSource(o);
-    throw new UserError(`the ${o.dataset.kind} dataset needs the data pipeline (lib/data), which is not available in this build`);
+    return opening(o.dataset, o.split === 'train' ? 'training set' : 'validation set', () => dataLayerProvider().openEval(o));
   },
 };

@@ -10,7 +10,7 @@ import { UserError, errorMessage } from './errors';
 import { Experiment, PretrainConfig, displayPath, pretrainBase } from './experiment';
 import { ConsoleReporter, Meter, MetricsWriter, RunLogger, consoleReporter, fixed, formatConfig, formatRemaining } from './logging';
 import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment } from './overrides';
-import { DataProvider, EpochSource, PretrainBatch, checkDataset, dataProvider } from './pipeline';
+import { DataProvider, EpochSource, PretrainBatch, badDataLine, checkDataset, dataProvider } from './pipeline';
 import { Schedule, makeSchedule } from './schedules';
 
 /** What the loop needs from a model (Momentum2Teacher implements it). */
@@ -140,9 +140,6 @@ export class PretrainRun extends EventEmitter {
     const exp = resolvePretrainExperiment(o);
     const cfg = exp.config as PretrainConfig;
     const devices = checkDevices(typeof o.devices === 'string' ? parseDevices(o.devices) : (o.devices ?? { kind: 'cpu' }), 'training');
-    if (o.distUrl !== undefined && devices.kind === 'cpu') {
-      // Single process: nothing to rendezvous with.
-    }
     const outDir = path.join(cfg.outputDir, cfg.name!);
 
     // ---- resume: find and check the checkpoint before touching anything -------------------------
@@ -167,31 +164,12 @@ export class PretrainRun extends EventEmitter {
     }
 
     checkDataset(cfg.data.train, 'train', '--data-root');
-    fs.mkdirSync(outDir, { recursive: true });
-    const logger = new RunLogger(path.join(outDir, FILES.trainLog));
-    const reporter: ConsoleReporter = consoleReporter('train', o.console ?? 'silent');
-    logger.addSink((line) => {
-      reporter.line(line);
-      this.emit('log', line);
-    });
-
+    // Everything that can fail on the user's input is checked before anything is written.
+    let logger: RunLogger | undefined;
+    let reporter: ConsoleReporter | undefined;
     let source: EpochSource<PretrainBatch> | undefined;
     let metrics: MetricsWriter | undefined;
     try {
-      if (!resumeFile) {
-        const prev = fs.existsSync(outDir) ? newestCheckpointQuiet(outDir) : undefined;
-        if (prev) {
-          logger.warn(
-            `${displayPath(outDir)} already holds a checkpoint at iteration ${prev.state.iteration}; starting over ` +
-              `(it will be overwritten at the end of the first epoch; use --resume to continue it instead)`,
-          );
-        }
-      }
-      logger.info(`${exp.sources.length ? `experiment ${displayPath(exp.sources[exp.sources.length - 1])}` : 'experiment'}: ${cfg.name}`);
-      logger.info(`devices: ${describeDevices(devices)}${o.distUrl ? `, dist-url ${o.distUrl} (unused: single process)` : ''}`);
-      logger.info(`resolved experiment:\n${formatConfig(cfg)}`);
-      atomicWrite(path.join(outDir, FILES.config), JSON.stringify(cfg, null, 2) + '\n');
-
       // ---- data -----------------------------------------------------------------------------------
       const provider = o.data ?? dataProvider();
       source = await provider.openPretrain({
@@ -204,6 +182,7 @@ export class PretrainRun extends EventEmitter {
         rank: 0,
         worldSize: 1,
         state: resumeState?.data,
+        onBadData: (r) => logger?.warn(badDataLine(r)),
       });
       const ipe = source.batchesPerEpoch;
       if (ipe < 1) {
@@ -244,7 +223,6 @@ export class PretrainRun extends EventEmitter {
         optimizer: { ...cfg.optimizer },
         bnDoubleUnbias: cfg.bnDoubleUnbias,
       };
-      if (o.verbose) logger.info(`model: ${JSON.stringify(modelConfig)}`);
       const model = o.createModel ? o.createModel(modelConfig) : await nativeModel(modelConfig);
 
       let epoch = 0;
@@ -262,8 +240,31 @@ export class PretrainRun extends EventEmitter {
         epoch = resumeState.epoch;
         batch = resumeState.batch;
         lr = resumeState.lr;
-        logger.info(`resumed from ${displayPath(resumeFile)}: epoch ${epoch + 1}, iteration ${resumeState.iteration}/${K}, lr ${lr}`);
       }
+
+      const prev = !resumeFile && fs.existsSync(outDir) ? newestCheckpointQuiet(outDir) : undefined;
+      fs.mkdirSync(outDir, { recursive: true });
+      const log = (logger = new RunLogger(path.join(outDir, FILES.trainLog)));
+      const rep = (reporter = consoleReporter('train', o.console ?? 'silent'));
+      log.addSink((line, level) => {
+        if (level === 'ERROR') return; // the caller reports errors; the log file keeps them
+        rep.line(line);
+        this.emit('log', line);
+      });
+      if (prev) {
+        log.warn(
+          `${displayPath(outDir)} already holds a checkpoint at iteration ${prev.state.iteration}; starting over ` +
+            `(it will be overwritten at the end of the first epoch; use --resume to continue it instead)`,
+        );
+      }
+      log.info(`${exp.sources.length ? `experiment ${displayPath(exp.sources[exp.sources.length - 1])}` : 'experiment'}: ${cfg.name}`);
+      log.info(`devices: ${describeDevices(devices)}${o.distUrl ? `, dist-url ${o.distUrl} (unused: single process)` : ''}`);
+      log.info(`resolved experiment:\n${formatConfig(cfg)}`);
+      atomicWrite(path.join(outDir, FILES.config), JSON.stringify(cfg, null, 2) + '\n');
+
+      if (o.verbose) log.info(`model: ${JSON.stringify(modelConfig)}`);
+      if (resumeFile) log.info(`resumed from ${displayPath(resumeFile)}: epoch ${epoch + 1}, iteration ${model.iteration}/${K}, lr ${lr}`);
+
       const startIteration = model.iteration;
       metrics = new MetricsWriter(path.join(outDir, FILES.metrics), startIteration);
 
@@ -292,7 +293,7 @@ export class PretrainRun extends EventEmitter {
         resumedFrom: resumeFile,
         datasetSize: source.size,
       } satisfies StartEvent);
-      logger.info(
+      log.info(
         `Training start: ${source.size} images, ${ipe} iterations per epoch, ${K} in total, batch ${cfg.batchSize}, ` +
           `lr_base ${lrBase} (${cfg.scheduler})`,
       );
@@ -309,7 +310,7 @@ export class PretrainRun extends EventEmitter {
         lastCheckpoint = file;
         this.emit('checkpoint', { path: file, reason: 'interrupt' });
         const at = model.iteration;
-        logger.warn(
+        log.warn(
           `Interrupted (${this.stopReason ?? 'stop'}) at epoch ${Math.min(e + 1, cfg.maxEpoch)}, iteration ${at}/${K}: ` +
             `checkpoint saved to ${displayPath(file)}; continue with --resume`,
         );
@@ -327,7 +328,12 @@ export class PretrainRun extends EventEmitter {
           const t0 = performance.now();
           const dataTime = (t0 - tWait) / 1000;
           const stepLr = lr;
-          const res = await model.step(views.view1, views.view2, stepLr);
+          let res: StepResult;
+          try {
+            res = await model.step(views.view1, views.view2, stepLr);
+          } finally {
+            views.release?.();
+          }
           const t1 = performance.now();
           const stepTime = (t1 - t0) / 1000;
           const it = model.iteration;
@@ -368,9 +374,9 @@ export class PretrainRun extends EventEmitter {
             stepTime: round(stepTime, 5),
           });
           this.emit('iteration', ev);
-          reporter.progress({ value: it, total: K, epoch: epoch + 1, maxEpoch: cfg.maxEpoch, imagesPerSec: ips, etaSeconds: eta, extra: `loss ${fixed(res.loss, 3)}` });
+          rep.progress({ value: it, total: K, epoch: epoch + 1, maxEpoch: cfg.maxEpoch, imagesPerSec: ips, etaSeconds: eta, extra: `loss ${fixed(res.loss, 3)}` });
           if (b % cfg.printInterval === 0) {
-            logger.info(
+            log.info(
               `[${epoch + 1}/${cfg.maxEpoch}], remain:${formatRemaining(eta)}, It:[${b}/${ipe}], ` +
                 `Data-Time:${fixed(dataTime, 3)}, LR:${fixed(lr, 4)}, Loss:${fixed(res.loss, 2)}, Img/s:${fixed(ips, 1)}`,
             );
@@ -384,7 +390,7 @@ export class PretrainRun extends EventEmitter {
             if (!this.stopping) this.stopReason = `stopAtIteration ${o.stopAtIteration}`;
             if (b >= ipe) {
               // Finished the epoch anyway: write the epoch checkpoint first.
-              await this.endEpoch(logger, model, outDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
+              await this.endEpoch(log, model, outDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
               lastCheckpoint = path.join(outDir, FILES.lastEpoch);
               epochsCompleted = epoch + 1;
             }
@@ -397,14 +403,14 @@ export class PretrainRun extends EventEmitter {
         }
         if (b < ipe) throw new Error(`data source ended epoch ${epoch + 1} after ${b} of ${ipe} batches`);
         metrics.flush();
-        await this.endEpoch(logger, model, outDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
+        await this.endEpoch(log, model, outDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
         lastCheckpoint = path.join(outDir, FILES.lastEpoch);
         epochsCompleted = epoch + 1;
       }
       if (!interrupted) {
         const stale = path.join(outDir, FILES.interrupted);
         if (fs.existsSync(stale)) fs.rmSync(stale);
-        logger.info(`Pre-training of experiment: ${cfg.name} is done (${model.iteration} iterations); checkpoint ${displayPath(lastCheckpoint ?? '')}`);
+        log.info(`Pre-training of experiment: ${cfg.name} is done (${model.iteration} iterations); checkpoint ${displayPath(lastCheckpoint ?? '')}`);
       }
       const result: PretrainResult = {
         outputDir: outDir,
@@ -419,13 +425,13 @@ export class PretrainRun extends EventEmitter {
       this.emit('end', result);
       return result;
     } catch (e) {
-      logger.error(errorMessage(e));
+      logger?.error(errorMessage(e));
       throw e;
     } finally {
-      reporter.stop();
+      reporter?.stop();
       metrics?.close();
       await source?.close();
-      logger.close();
+      logger?.close();
     }
   }
 

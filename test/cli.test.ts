@@ -4,7 +4,8 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { FILES, readRunState } from '../lib/checkpoint';
-import { addonBuilt, DIST, requireDist, ROOT, runCli, tmpDir, writeFile } from './helpers/dist';
+import { addonBuilt, dataLayerBuilt, DIST, requireDist, ROOT, runCli, tmpDir, writeFile } from './helpers/dist';
+import { makeImageFolder } from './helpers/images';
 import { tinyEval, tinyPretrain } from './helpers/fixtures';
 
 beforeAll(() => requireDist(['bin/mt-train.js', 'bin/mt-eval.js']));
@@ -151,6 +152,40 @@ withEngine('end to end: mt-train then mt-eval on a tiny dataset', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^mt-eval: error: outputs\/tiny\/last_epoch_ckpt\.safetensors does not match the encoder resnet50 \(width 0\.125, small stem\): .*teacher_encoder\./m);
     expect(r.stderr).not.toMatch(STACK);
+  });
+});
+
+const withData = dataLayerBuilt() ? describe : describe.skip;
+
+withData('end to end on a generated image folder (data layer)', () => {
+  const dir = tmpDir('m2t-e2e-folder-');
+  const env = { M2T_CACHE_DIR: path.join(dir, 'cache') };
+  beforeAll(async () => {
+    await makeImageFolder(path.join(dir, 'data'));
+    tinyPretrain(dir, { data: `train: { kind: 'imagefolder', root: 'data/train' }` });
+    tinyEval(dir, { data: `train: { kind: 'imagefolder', root: 'data/train' }, val: { kind: 'imagefolder', root: 'data/val' }` });
+  });
+
+  test('mt-train, then mt-eval with --data-root/--val-root, on PNG folders', () => {
+    const t = runCli('mt-train', ['-f', 'tiny_pretrain.ts', '-expn', 'folder', '-d', 'cpu'], { cwd: dir, env });
+    expect(t.stderr).toBe('');
+    expect(t.status).toBe(0);
+    expect(t.stdout).toMatch(/Training start: 32 images, 4 iterations per epoch, 8 in total, batch 8/);
+    const e = runCli('mt-eval', ['-f', 'tiny_eval.ts', '-expn', 'folder', '--data-root', 'data/train', '--val-root', 'data/val'], { cwd: dir, env });
+    expect(e.stderr).toBe('');
+    expect(e.status).toBe(0);
+    expect(e.stdout).toMatch(/Linear evaluation start: 32 training \/ 12 validation images, 4 classes/);
+    expect(e.stdout).toMatch(/best top-1 \d+\.\d\d/);
+    expect(fs.existsSync(path.join(dir, 'outputs', 'folder', 'byol_linear_eval_teacher', FILES.best))).toBe(true);
+  });
+
+  test('a folder without images fails with one clear message and writes nothing', () => {
+    fs.mkdirSync(path.join(dir, 'empty', 'a'), { recursive: true });
+    const r = runCli('mt-train', ['-f', 'tiny_pretrain.ts', '-expn', 'empty', '--data-root', 'empty'], { cwd: dir, env });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^mt-train: error: cannot open the training set \(image folder empty\): .*no JPEG or PNG images/m);
+    expect(r.stderr).not.toMatch(STACK);
+    expect(fs.existsSync(path.join(dir, 'outputs', 'empty'))).toBe(false);
   });
 });
 

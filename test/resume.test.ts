@@ -6,7 +6,8 @@ import { readCheckpoint } from '../lib/engine';
 import { pretrainBase } from '../lib/experiment';
 import { FILES, readRunState } from '../lib/checkpoint';
 import { pretrain } from '../lib/pretrain';
-import { addonBuilt, tmpDir } from './helpers/dist';
+import { addonBuilt, dataLayerBuilt, tmpDir } from './helpers/dist';
+import { makeImageFolder } from './helpers/images';
 
 const maybe = addonBuilt() ? describe : describe.skip;
 
@@ -82,5 +83,26 @@ maybe('exact resume (15 iterations, stopped and resumed)', () => {
     await expect(pretrain({ experiment: tiny.extend({ maxEpoch: 4 }), name: 'diff', outputDir: root, resume: true })).rejects.toThrow(
       /maxEpoch: checkpoint 3, now 4/,
     );
+  });
+});
+
+(dataLayerBuilt() ? describe : describe.skip)('exact resume on an image folder (native data pipeline)', () => {
+  const root = tmpDir('m2t-resume-folder-');
+  let exp: typeof tiny;
+  beforeAll(async () => {
+    process.env.M2T_CACHE_DIR = path.join(root, 'cache');
+    const { train } = await makeImageFolder(path.join(root, 'data'), { classes: 4, train: 10, val: 1 });
+    exp = tiny.extend({ data: { train: { kind: 'imagefolder', root: train }, workers: 2 } });
+  });
+
+  test('stopped mid-epoch and resumed (with another worker count): same weights, same losses', async () => {
+    const full = await pretrain({ experiment: exp, name: 'full', outputDir: root });
+    expect(full.iterations).toBe(15);
+    const a = await pretrain({ experiment: exp, name: 'part', outputDir: root, stopAtIteration: 8 });
+    expect(a.iterations).toBe(8);
+    const b = await pretrain({ experiment: exp.extend({ data: { workers: 1 } }), name: 'part', outputDir: root, resume: true });
+    expect(b.iterations).toBe(15);
+    await expectSameWeights(path.join(full.outputDir, FILES.lastEpoch), path.join(b.outputDir, FILES.lastEpoch));
+    expect(losses(b.outputDir)).toEqual(losses(full.outputDir));
   });
 });

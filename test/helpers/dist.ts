@@ -58,3 +58,14 @@ export function writeFile(file: string, text: string): string {
 export function addonBuilt(): boolean {
   return fs.existsSync(path.join(ROOT, 'build', 'Release', 'm2t.node'));
 }
+
+/** Does the addon include the data layer (image folders, MNIST)? */
+export function dataLayerBuilt(): boolean {
+  if (!addonBuilt()) return false;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return typeof require(path.join(ROOT, 'build', 'Release', 'm2t.node')).DataLoader === 'function';
+  } catch {
+    return false;
+  }
+}
