@@ -72,4 +72,38 @@ export type {
 
 // Data: what the run loops consume, and how to plug in another source.
 export { setDataProvider, dataProvider, syntheticPretrainSource, syntheticEvalSource, checkDataset } from './pipeline';
-export type { DataProvider, EpochSource, PretrainBatch, LabeledBatch, PretrainSourceOptions, EvalSourceOptions } from './pipeline';
+export type { DataProvider, EpochSource, PretrainBatch, LabeledBatch, PretrainSourceOptions, EvalSourceOptions, BadDataReport } from './pipeline';
+
+// The data layer (native decode + augmentation workers): datasets, view transforms, loaders,
+// previews. Everything is also under the `data` namespace (data.PretrainBatch is the loader's batch type).
+export * as data from './data';
+export {
+  Dataset,
+  PretrainLoader,
+  EvalLoader,
+  byolView1,
+  byolView2,
+  linearEvalTransform,
+  validationTransform,
+  withOverrides,
+  epochOrder,
+  dataLayerProvider,
+  renderPreview,
+  writePreview,
+  mnistFiles,
+  defaultCacheDir,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+} from './data';
+export type {
+  DatasetInfo,
+  FolderOptions,
+  RawImage,
+  ViewTransform,
+  ViewOverrides,
+  LoaderOptions,
+  PretrainLoaderOptions,
+  EvalLoaderOptions,
+  EvalBatch,
+  PreviewOptions,
+} from './data';
