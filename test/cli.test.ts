@@ -54,7 +54,7 @@ describe('failure messages: one clear line, non-zero exit, no stack unless --ver
     ['bad scheduler', 'mt-train', ['--scheduler', 'poly'], /argument 'poly' is invalid\. Allowed choices are warmcos, cos, multistep, linear, step/],
     ['missing experiment file', 'mt-train', ['-f', path.join(dir, 'nope.ts')], /^mt-train: error: experiment file not found: .*nope\.ts$/m],
     ['invalid experiment file', 'mt-train', ['-f', bad], /^mt-train: error: .*bad\.ts: invalid pretrain experiment\n\s+maxEpoch: expected number, received string/m],
-    ['wrong kind', 'mt-eval', ['-f', 'exps/arxiv/momentum2_teacher_exp.ts'], /is a pretrain experiment; mt-eval needs a linear_eval experiment \(run it with mt-train\)/],
+    ['wrong kind', 'mt-eval', ['-f', path.join(ROOT, 'exps/arxiv/momentum2_teacher_exp.ts')], /is a pretrain experiment; mt-eval needs a linear_eval experiment \(run it with mt-train\)/],
     ['missing dataset', 'mt-train', ['--experiment-name', 'nodata'], /^mt-train: error: dataset not found: data\/imagenet_train does not exist/m],
     ['missing --data-root', 'mt-train', ['--data-root', path.join(dir, 'none')], /dataset not found: .*none does not exist/],
     ['several GPUs', 'mt-train', ['-d', '0-7'], /asks for 8 GPUs .* multi-process training is not implemented yet/],
@@ -67,7 +67,8 @@ describe('failure messages: one clear line, non-zero exit, no stack unless --ver
     ['--val-root on mt-train', 'mt-train', ['--val-root', dir], /unknown option '--val-root'/],
   ];
   test.each(cases)('%s', (_name, tool, args, re) => {
-    const r = runCli(tool, args, { cwd: ROOT });
+    // In an empty folder: no data/imagenet_train, no outputs/.
+    const r = runCli(tool, args, { cwd: dir });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(re);
     expect(r.stderr).not.toMatch(STACK);
@@ -79,8 +80,8 @@ describe('failure messages: one clear line, non-zero exit, no stack unless --ver
     expect(r.stderr).toMatch(STACK);
   });
   test('nothing is written for a failed start', () => {
-    runCli('mt-train', ['--experiment-name', 'nodata', '--output-dir', dir]);
-    expect(fs.existsSync(path.join(dir, 'nodata'))).toBe(false);
+    runCli('mt-train', ['--experiment-name', 'nodata'], { cwd: dir });
+    expect(fs.readdirSync(dir).sort()).toEqual(['bad.ts']);
   });
 });
 
