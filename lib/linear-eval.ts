@@ -85,7 +85,33 @@ export function evalOutputDir(cfg: LinearEvalConfig): string {
 }
 
 export function resolveLinearEvalExperiment(o: LinearEvalOptions): Experiment<'linear_eval'> {
-  return applyOverrides(resolveExperiment(o.experiment, 'linear_eval', linearEvalBase), o, true);
+  const base = o.experiment === undefined && o.resume ? (experimentFromCheckpoint(o) ?? linearEvalBase) : resolveExperiment(o.experiment, 'linear_eval', linearEvalBase);
+  return applyOverrides(base, o, true);
+}
+
+/** `--resume` without `-f`: the experiment of the linear evaluation being resumed (when the
+ *  pre-training run has exactly one, MoCo or BYOL setting, to resume). */
+function experimentFromCheckpoint(o: LinearEvalOptions): Experiment<'linear_eval'> | undefined {
+  let file: string | undefined;
+  if (typeof o.resume === 'string') file = o.resume;
+  else if (o.name) {
+    const found = ['', 'byol_']
+      .map((prefix) => path.join(o.outputDir ?? linearEvalBase.config.outputDir, o.name!, `${prefix}linear_eval_teacher`))
+      .filter((d) => fs.existsSync(d))
+      .map((d) => {
+        try {
+          return newestCheckpoint(d, 'linear_eval');
+        } catch {
+          return undefined;
+        }
+      })
+      .filter((x) => x !== undefined);
+    if (found.length === 1) file = found[0]!.file;
+  }
+  if (!file || !fs.existsSync(file)) return undefined;
+  const state = readRunState(file);
+  if (state.kind !== 'linear_eval' || !state.config) return undefined;
+  return resolveExperiment({ ...(state.config as LinearEvalConfig) }, 'linear_eval', linearEvalBase);
 }
 
 /** The pre-training checkpoint a linear evaluation reads. */

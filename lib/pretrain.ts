@@ -470,9 +470,23 @@ function newestCheckpointQuiet(dir: string): ReturnType<typeof newestCheckpoint>
 }
 
 export function resolvePretrainExperiment(o: PretrainOptions): Experiment<'pretrain'> {
-  const exp = resolveExperiment(o.experiment, 'pretrain', pretrainBase);
+  const exp = o.experiment === undefined && o.resume ? (experimentFromCheckpoint(o) ?? pretrainBase) : resolveExperiment(o.experiment, 'pretrain', pretrainBase);
   const withName = exp.config.name ? exp : exp.named('momentum2_teacher_exp');
   return applyOverrides(withName, o);
+}
+
+/** `--resume` without `-f`: the experiment the checkpoint was written with. */
+function experimentFromCheckpoint(o: PretrainOptions): Experiment<'pretrain'> | undefined {
+  let file: string | undefined;
+  if (typeof o.resume === 'string') file = o.resume;
+  else {
+    const dir = path.join(o.outputDir ?? pretrainBase.config.outputDir, o.name ?? 'momentum2_teacher_exp');
+    file = fs.existsSync(dir) ? newestCheckpointQuiet(dir)?.file : undefined;
+  }
+  if (!file || !fs.existsSync(file)) return undefined;
+  const state = readRunState(file);
+  if (state.kind !== 'pretrain' || !state.config) return undefined;
+  return resolveExperiment({ ...(state.config as PretrainConfig) }, 'pretrain', pretrainBase);
 }
 
 /** Keys that must match between a checkpoint and the run resuming it (for bitwise continuation). */

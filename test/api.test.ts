@@ -99,7 +99,8 @@ maybe('API: pre-training then linear evaluation, with progress events', () => {
   test('linear evaluation resumes too', async () => {
     const a = await new LinearEvalRun({ experiment: evalExp, name: 'api', outputDir: root, stopAtIteration: 4 }).run();
     expect(a).toMatchObject({ interrupted: true, iterations: 4 });
-    const b = await linearEval({ experiment: evalExp, name: 'api', outputDir: root, resume: true });
+    // No experiment given: the checkpoint's own.
+    const b = await linearEval({ name: 'api', outputDir: root, resume: true });
     expect(b).toMatchObject({ interrupted: false, iterations: 9 });
   });
 });

@@ -223,8 +223,9 @@ withEngine('signals', () => {
     await m.load(path.join(out, FILES.interrupted));
     expect(m.iteration).toBe(st.iteration);
     expect(fs.readFileSync(path.join(out, FILES.trainLog), 'utf8')).toMatch(/Interrupted \(SIGINT\) at epoch \d+, iteration \d+\/40: checkpoint saved to/);
-    // And the run continues from there.
-    const r = runCli('mt-train', ['-f', 'tiny_pretrain.ts', '-expn', 'sig', '--resume'], { cwd: dir });
+    // And the run continues from there, with the command it suggested (the experiment comes from the checkpoint).
+    expect(stderr).toContain('mt-train: continue with: npx mt-train --experiment-name sig --resume');
+    const r = runCli('mt-train', ['--experiment-name', 'sig', '--resume'], { cwd: dir });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`resumed from outputs/sig/interrupted_ckpt\\.safetensors: epoch \\d+, iteration ${st.iteration}/40`));
     expect(readRunState(path.join(out, FILES.lastEpoch)).iteration).toBe(40);

@@ -128,6 +128,12 @@ export function handleSignals(tool: string, onStop: (signal: NodeJS.Signals) => 
   };
 }
 
+/** The command that continues a stopped run (its experiment comes from the checkpoint). */
+export function resumeCommand(tool: string, name: string, outputDir: string): string {
+  const q = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+  return `npx ${tool} --experiment-name ${q(name)}${outputDir !== 'outputs' ? ` --output-dir ${q(outputDir)}` : ''} --resume`;
+}
+
 export function exitCodeForSignal(sig: NodeJS.Signals | undefined): number {
   return sig === 'SIGTERM' ? 143 : 130;
 }

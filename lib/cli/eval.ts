@@ -1,7 +1,7 @@
 // mt-eval: linear evaluation of a pre-trained teacher encoder (the reference's tools/eval.py).
 import { Command } from 'commander';
 import { LinearEvalOptions, LinearEvalRun } from '../linear-eval';
-import { CommonFlags, addCommonFlags, configureProgram, exitCodeForSignal, handleSignals, parseFlags, quietEpipe, reportError } from './common';
+import { CommonFlags, addCommonFlags, configureProgram, exitCodeForSignal, handleSignals, parseFlags, quietEpipe, reportError, resumeCommand } from './common';
 
 const TOOL = 'mt-eval';
 
@@ -73,7 +73,10 @@ export async function runEvalCli(argv: string[]): Promise<number> {
   try {
     const result = await run.run();
     if (result.interrupted) {
-      process.stderr.write(`${TOOL}: stopped at iteration ${result.iterations}; checkpoint ${result.checkpoint}\n${TOOL}: continue with the same command plus --resume\n`);
+      process.stderr.write(
+        `${TOOL}: stopped at iteration ${result.iterations}; checkpoint ${result.checkpoint}\n` +
+          `${TOOL}: continue with: ${resumeCommand(TOOL, result.config.pretrainName!, result.config.outputDir)}\n`,
+      );
       return signals.received() ? exitCodeForSignal(signals.received()) : 0;
     }
     if (result.best) {

@@ -1,7 +1,7 @@
 // mt-train: Momentum² Teacher pre-training (the reference's tools/train.py).
 import { Command } from 'commander';
 import { PretrainOptions, PretrainRun } from '../pretrain';
-import { CommonFlags, addCommonFlags, configureProgram, exitCodeForSignal, handleSignals, parseFlags, quietEpipe, reportError } from './common';
+import { CommonFlags, addCommonFlags, configureProgram, exitCodeForSignal, handleSignals, parseFlags, quietEpipe, reportError, resumeCommand } from './common';
 
 const TOOL = 'mt-train';
 
@@ -68,7 +68,7 @@ export async function runTrainCli(argv: string[]): Promise<number> {
     if (result.interrupted) {
       process.stderr.write(
         `${TOOL}: stopped at iteration ${result.iterations}/${result.totalIterations}; checkpoint ${result.checkpoint}\n` +
-          `${TOOL}: continue with the same command plus --resume\n`,
+          `${TOOL}: continue with: ${resumeCommand(TOOL, result.config.name!, result.config.outputDir)}\n`,
       );
       return signals.received() ? exitCodeForSignal(signals.received()) : 0;
     }
