@@ -22,7 +22,7 @@ export function evalProgram(): Command {
   addCommonFlags(program, TOOL, {
     expFile: 'linear_eval_exp (MoCo setting)',
     nameHelp: 'the pre-training run to evaluate: its folder under --output-dir (alias -expn)',
-    resumeHelp: 'continue the linear evaluation from its newest checkpoint, or from the given checkpoint file',
+    resumeHelp: 'continue the linear evaluation from its newest checkpoint (or the given file); without -f the experiment comes from the checkpoint',
     dataRootHelp: "training image folder (one sub-folder per class); replaces the experiment's data.train",
   });
   program.option('--pretrained <checkpoint>', 'pre-training checkpoint to evaluate (default: outputs/<experiment-name>/last_epoch_ckpt.safetensors)');

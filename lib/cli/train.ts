@@ -17,7 +17,7 @@ export function trainProgram(): Command {
   addCommonFlags(program, TOOL, {
     expFile: 'the base experiment, momentum2_teacher_exp',
     nameHelp: "output folder under --output-dir (alias -expn; default: the experiment file's name)",
-    resumeHelp: 'continue from the newest checkpoint of outputs/<experiment-name>/, or from the given checkpoint file',
+    resumeHelp: 'continue from the newest checkpoint of outputs/<experiment-name>/ (or the given file), exactly where it stopped; without -f the experiment comes from the checkpoint',
     dataRootHelp: "training image folder (one sub-folder per class); replaces the experiment's data.train",
   });
   program.addHelpText(
