@@ -328,11 +328,13 @@ export class LinearEvalRun extends EventEmitter {
       let epochsCompleted = epoch;
       let interrupted = false;
 
-      const saveInterrupted = async (e: number, b: number) => {
-        const file = path.join(outDir, FILES.interrupted);
-        await probe.save(file, encodeRunState(state('interrupt', e, b, lastLoss)));
+      const saveInterrupted = async (e: number, b: number, saved?: string) => {
+        const file = saved ?? path.join(outDir, FILES.interrupted);
+        if (!saved) {
+          await probe.save(file, encodeRunState(state('interrupt', e, b, lastLoss)));
+          this.emit('checkpoint', { path: file, reason: 'interrupt' });
+        }
         lastCheckpoint = file;
-        this.emit('checkpoint', { path: file, reason: 'interrupt' });
         log.warn(`Interrupted (${this.stopReason ?? 'stop'}) at epoch ${Math.min(e + 1, cfg.maxEpoch)}, iteration ${iteration}/${K}: checkpoint saved to ${displayPath(file)}; continue with --resume`);
       };
 
@@ -424,9 +426,9 @@ export class LinearEvalRun extends EventEmitter {
           if (!Number.isFinite(r.loss)) throw new UserError(`the loss is ${r.loss} at iteration ${iteration} (lr ${stepLr}); training diverged`);
           if ((this.stopping || (o.stopAtIteration !== undefined && iteration >= o.stopAtIteration)) && iteration < K) {
             if (!this.stopping) this.stopReason = `stopAtIteration ${o.stopAtIteration}`;
-            if (b >= ipe) await endEpoch(epoch, b);
             metrics.flush();
-            await saveInterrupted(epoch, b);
+            if (b >= ipe) await endEpoch(epoch, b);
+            await saveInterrupted(epoch, b, b >= ipe ? path.join(outDir, FILES.lastEpoch) : undefined);
             interrupted = true;
             break outer;
           }

@@ -304,11 +304,14 @@ export class PretrainRun extends EventEmitter {
       let epochsCompleted = epoch;
       let interrupted = false;
 
-      const finishInterrupted = async (e: number, b: number) => {
-        const file = path.join(outDir, FILES.interrupted);
-        await model.save(file, encodeRunState(saveState('interrupt', e, b, lastLoss)));
+      const finishInterrupted = async (e: number, b: number, saved?: string) => {
+        // At an epoch boundary the epoch checkpoint just written is the one to resume from.
+        const file = saved ?? path.join(outDir, FILES.interrupted);
+        if (!saved) {
+          await model.save(file, encodeRunState(saveState('interrupt', e, b, lastLoss)));
+          this.emit('checkpoint', { path: file, reason: 'interrupt' });
+        }
         lastCheckpoint = file;
-        this.emit('checkpoint', { path: file, reason: 'interrupt' });
         const at = model.iteration;
         log.warn(
           `Interrupted (${this.stopReason ?? 'stop'}) at epoch ${Math.min(e + 1, cfg.maxEpoch)}, iteration ${at}/${K}: ` +
@@ -388,14 +391,15 @@ export class PretrainRun extends EventEmitter {
           // A stop during the very last iteration just lets the run finish normally.
           if ((this.stopping || (o.stopAtIteration !== undefined && it >= o.stopAtIteration)) && it < K) {
             if (!this.stopping) this.stopReason = `stopAtIteration ${o.stopAtIteration}`;
+            metrics.flush();
+            let saved: string | undefined;
             if (b >= ipe) {
-              // Finished the epoch anyway: write the epoch checkpoint first.
+              // The epoch is complete anyway: its checkpoint is the interruption's.
               await this.endEpoch(log, model, outDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
-              lastCheckpoint = path.join(outDir, FILES.lastEpoch);
+              saved = path.join(outDir, FILES.lastEpoch);
               epochsCompleted = epoch + 1;
             }
-            metrics.flush();
-            await finishInterrupted(epoch, b);
+            await finishInterrupted(epoch, b, saved);
             interrupted = true;
             break outer;
           }

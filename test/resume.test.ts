@@ -59,7 +59,11 @@ maybe('exact resume (15 iterations, stopped and resumed)', () => {
     const a = await pretrain({ experiment: tiny, name, outputDir: root, stopAtIteration: stopAt });
     expect(a.interrupted).toBe(true);
     expect(a.iterations).toBe(stopAt);
-    const st = readRunState(path.join(a.outputDir, FILES.interrupted));
+    // Mid-epoch: an interrupted_ckpt; at an epoch boundary, the epoch's own checkpoint.
+    const file = path.join(a.outputDir, stopAt % 5 ? FILES.interrupted : FILES.lastEpoch);
+    expect(a.checkpoint).toBe(file);
+    expect(fs.existsSync(path.join(a.outputDir, FILES.interrupted))).toBe(stopAt % 5 !== 0);
+    const st = readRunState(file);
     expect(st.iteration).toBe(stopAt);
     expect([st.epoch, st.batch]).toEqual([Math.floor(stopAt / 5), stopAt % 5]);
 
