@@ -37,22 +37,6 @@ inline uint8_t box_out(uint32_t acc, uint32_t far, const BoxWeights& w) {
   return static_cast<uint8_t>((acc * w.ww + far * w.fw + (1u << 23)) >> 24);
 }
 
-// Along a row of n RGB pixels.
-void box_row(const uint8_t* in, uint8_t* out, int n, const BoxWeights& w) {
-  const int r = w.r, last = n - 1;
-  auto px = [&](int x) { return in + std::clamp(x, 0, last) * 3; };
-  uint32_t acc[3] = {0, 0, 0};
-  for (int k = -r; k <= r; ++k)
-    for (int c = 0; c < 3; ++c) acc[c] += px(k)[c];
-  for (int x = 0; x < n; ++x) {
-    const uint8_t *lo = px(x - r - 1), *hi = px(x + r + 1), *drop = px(x - r);
-    for (int c = 0; c < 3; ++c) {
-      out[x * 3 + c] = box_out(acc[c], uint32_t(lo[c]) + hi[c], w);
-      acc[c] += uint32_t(hi[c]) - drop[c];
-    }
-  }
-}
-
 // Along the columns of an image of `rows` rows of `n` bytes: whole rows at a time (vectorises).
 void box_cols(const uint8_t* in, uint8_t* out, int n, int rows, const BoxWeights& w,
               std::vector<uint32_t>& acc_buf) {
@@ -76,22 +60,42 @@ void box_cols(const uint8_t* in, uint8_t* out, int n, int rows, const BoxWeights
 
 }  // namespace
 
+namespace {
+// RGB pixel transpose, in tiles for the cache: out[x][y] = in[y][x].
+void transpose_rgb(const uint8_t* in, int w, int h, uint8_t* out) {
+  constexpr int T = 32;
+  for (int y0 = 0; y0 < h; y0 += T)
+    for (int x0 = 0; x0 < w; x0 += T)
+      for (int y = y0; y < std::min(h, y0 + T); ++y)
+        for (int x = x0; x < std::min(w, x0 + T); ++x) {
+          const uint8_t* s = in + (size_t(y) * w + x) * 3;
+          uint8_t* d = out + (size_t(x) * h + y) * 3;
+          d[0] = s[0];
+          d[1] = s[1];
+          d[2] = s[2];
+        }
+}
+}  // namespace
+
 void GaussianBlur::apply(Image& im, float sigma, int passes) {
   if (sigma == 0.0f) return;  // PIL: radius 0 returns a copy
   const BoxWeights w(box_blur_radius(sigma, passes));
   const int W = im.width, H = im.height;
   if (W == 0 || H == 0) return;
-  // All horizontal passes, then all vertical ones (as PIL), each rounded to 8 bits.
-  line_.resize(size_t(W) * 3);
-  for (int y = 0; y < H; ++y) {
-    uint8_t* row = im.row(y);
-    for (int p = 0; p < passes; ++p) {
-      box_row(row, line_.data(), W, w);
-      std::memcpy(row, line_.data(), size_t(W) * 3);
-    }
-  }
+  // All horizontal passes, then all vertical ones (as PIL), each rounded to 8 bits. The
+  // horizontal ones run as column passes on the transposed image: whole rows at a time, which
+  // vectorises, with the same integer arithmetic.
   rows_.resize(im.pixels.size());
-  uint8_t *a = im.pixels.data(), *b = rows_.data();
+  line_.resize(im.pixels.size());
+  transpose_rgb(im.pixels.data(), W, H, rows_.data());
+  uint8_t *a = rows_.data(), *b = line_.data();
+  for (int p = 0; p < passes; ++p) {
+    box_cols(a, b, H * 3, W, w, acc_);
+    std::swap(a, b);
+  }
+  transpose_rgb(a, H, W, im.pixels.data());
+  a = im.pixels.data();
+  b = rows_.data();
   for (int p = 0; p < passes; ++p) {
     box_cols(a, b, W * 3, H, w, acc_);
     std::swap(a, b);

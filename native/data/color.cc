@@ -96,16 +96,92 @@ void hsv_to_rgb(const uint8_t hsv[3], uint8_t rgb[3]) {
   }
 }
 
+namespace {
+
+// PIL's rgb2hsv for one pixel as straight-line arithmetic (every branch computed, one selected),
+// so that the loop over pixels vectorises. Same operations in the same precision as above, hence
+// bit-identical: the min channel's (max − x)/cr is exactly 1 and the max channel's 0 either way;
+// fmod(x, 1) for x = h/6 + 1 ∈ [5/6, 11/6] is x − 1 or x exactly (Sterbenz).
+inline void hsv_of(int r, int g, int b, int& h_out, int& s_out) {
+  const int mx = std::max(r, std::max(g, b)), mn = std::min(r, std::min(g, b));
+  const int c = mx - mn;
+  const float cr = static_cast<float>(c == 0 ? 1 : c);
+  const float rc = static_cast<float>(mx - r) / cr;
+  const float gc = static_cast<float>(mx - g) / cr;
+  const float bc = static_cast<float>(mx - b) / cr;
+  const float hr = bc - gc;
+  const float hg = static_cast<float>(2.0 + rc - bc);
+  const float hb = static_cast<float>(4.0 + gc - rc);
+  const float h = r == mx ? hr : (g == mx ? hg : hb);
+  double x = h / 6.0 + 1.0;
+  x = x >= 1.0 ? x - 1.0 : x;
+  const int ih = static_cast<int>(static_cast<float>(x) * 255.0);
+  const float s = static_cast<float>(c) / static_cast<float>(mx == 0 ? 1 : mx);
+  const int is = static_cast<int>(s * 255.0);
+  h_out = c == 0 ? 0 : std::clamp(ih, 0, 255);
+  s_out = c == 0 ? 0 : std::clamp(is, 0, 255);
+}
+
+inline int round_away(double x) {  // C round() for x >= 0: trunc, then up if the rest is ≥ ½
+  const double t = std::trunc(x);
+  return static_cast<int>(t) + (x - t >= 0.5 ? 1 : 0);
+}
+
+// PIL's hsv2rgb likewise: all of p, q, t computed, the sector picks the channel order.
+inline void rgb_of(int h, int s, int v, int32_t& r, int32_t& g, int32_t& b) {
+  const double hx = static_cast<float>(h) * 6.0 / 255.0;
+  const int i = static_cast<int>(std::floor(hx));
+  const float f = static_cast<float>(hx - static_cast<float>(i));
+  const float fs = static_cast<float>(static_cast<float>(s) / 255.0);
+  const float fv = static_cast<float>(v);
+  const int p = std::min(round_away(fv * (1.0 - fs)), 255);
+  const int q = std::min(round_away(fv * (1.0 - fs * f)), 255);
+  const int t = std::min(round_away(fv * (1.0 - fs * (1.0 - f))), 255);
+  // Channel order per sector i (0…5; 6 only for h = 255, like 0): r, g, b take
+  // (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q); s = 0 means grey (v,v,v). Selected with
+  // bit masks (eq: −1 if equal, else 0) so that the loop stays branch-free and vectorises.
+  const auto eq = [](int a, int b) { return ((a ^ b) - 1) >> 31; };
+  const int grey = eq(s, 0);
+  const int e0 = eq(i, 0) | eq(i, 6), e1 = eq(i, 1), e2 = eq(i, 2), e3 = eq(i, 3), e4 = eq(i, 4), e5 = eq(i, 5);
+  const int rv = (e0 | e5) | grey, rq = e1 & ~grey, rt = e4 & ~grey, rp = ~(rv | rq | rt);
+  const int gv = (e1 | e2) | grey, gq = e3 & ~grey, gt = e0 & ~grey, gp = ~(gv | gq | gt);
+  const int bv = (e3 | e4) | grey, bq = e5 & ~grey, bt = e2 & ~grey, bp = ~(bv | bq | bt);
+  const int rr = (v & rv) | (q & rq) | (t & rt) | (p & rp);
+  const int gg = (v & gv) | (q & gq) | (t & gt) | (p & gp);
+  const int bb = (v & bv) | (q & bq) | (t & bt) | (p & bp);
+  r = rr;
+  g = gg;
+  b = bb;
+}
+
+}  // namespace
+
 void adjust_hue(Image& im, float hue) {
   // np.int32(hue·255) truncates toward zero; adding it as uint8 wraps around the hue circle.
-  const uint8_t shift = static_cast<uint8_t>(static_cast<int32_t>(hue * 255.0));
+  const int shift = static_cast<uint8_t>(static_cast<int32_t>(hue * 255.0));
   uint8_t* p = im.pixels.data();
   const size_t n = size_t(im.width) * im.height;
-  uint8_t hsv[3];
-  for (size_t i = 0; i < n; ++i, p += 3) {
-    rgb_to_hsv(p, hsv);
-    hsv[0] = static_cast<uint8_t>(hsv[0] + shift);
-    hsv_to_rgb(hsv, p);
+  // Blocks of planar bytes keep both loops free of interleaved access, so they vectorise.
+  constexpr size_t kBlock = 256;
+  int32_t R[kBlock], G[kBlock], B[kBlock], H[kBlock], S[kBlock], V[kBlock], Ro[kBlock], Go[kBlock], Bo[kBlock];
+  for (size_t base = 0; base < n; base += kBlock) {
+    const size_t m = std::min(kBlock, n - base);
+    uint8_t* q = p + base * 3;
+    for (size_t k = 0; k < m; ++k) {
+      R[k] = q[k * 3];
+      G[k] = q[k * 3 + 1];
+      B[k] = q[k * 3 + 2];
+    }
+    for (size_t k = 0; k < m; ++k) {
+      hsv_of(R[k], G[k], B[k], H[k], S[k]);
+      V[k] = std::max(R[k], std::max(G[k], B[k]));
+    }
+    for (size_t k = 0; k < m; ++k) rgb_of((H[k] + shift) & 255, S[k], V[k], Ro[k], Go[k], Bo[k]);
+    for (size_t k = 0; k < m; ++k) {
+      q[k * 3] = static_cast<uint8_t>(Ro[k]);
+      q[k * 3 + 1] = static_cast<uint8_t>(Go[k]);
+      q[k * 3 + 2] = static_cast<uint8_t>(Bo[k]);
+    }
   }
 }
 

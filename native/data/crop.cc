@@ -109,7 +109,48 @@ void vpass(const ImageView& in, int rows, const std::vector<int>& bounds, const 
   }
 }
 
+// RGB pixel transpose in cache tiles: out (w rows of h pixels) = in (h rows of w pixels)ᵀ.
+void transpose_rgb(const ImageView& in, uint8_t* out) {
+  constexpr int T = 32;
+  const int w = in.width, h = in.height;
+  for (int y0 = 0; y0 < h; y0 += T)
+    for (int x0 = 0; x0 < w; x0 += T)
+      for (int y = y0; y < std::min(h, y0 + T); ++y) {
+        const uint8_t* s = in.row(y);
+        for (int x = x0; x < std::min(w, x0 + T); ++x) {
+          uint8_t* d = out + (size_t(x) * h + y) * 3;
+          d[0] = s[x * 3];
+          d[1] = s[x * 3 + 1];
+          d[2] = s[x * 3 + 2];
+        }
+      }
+}
+
 }  // namespace
+
+// The horizontal pass as a vertical one on the transposed rows (vectorises across rows), then
+// transposed back: the same integer arithmetic, so the same bytes as hpass.
+void Resampler::hpass_any(const ImageView& in, int rows, const Coeffs& c, int cols, int shift, uint8_t* out,
+                          size_t out_stride) {
+  if (rows < 8) return hpass(in, rows, c.bounds, c.k, c.ksize, cols, shift, out, out_stride);
+  const int first = c.bounds[0] - shift;
+  const int last = c.bounds[size_t(cols - 1) * 2] + c.bounds[size_t(cols - 1) * 2 + 1] - shift;
+  const ImageView src = in.sub(first, 0, last - first, rows);
+  tin_.resize(size_t(src.width) * rows * 3);
+  transpose_rgb(src, tin_.data());
+  const size_t n3 = size_t(rows) * 3;
+  tout_.resize(size_t(cols) * n3);
+  vpass(ImageView{tin_.data(), rows, src.width, n3}, cols, c.bounds, c.k, c.ksize, n3, shift + first, tout_.data(), n3, acc_);
+  for (int y = 0; y < rows; ++y) {
+    uint8_t* d = out + size_t(y) * out_stride;
+    for (int x = 0; x < cols; ++x) {
+      const uint8_t* s = tout_.data() + size_t(x) * n3 + size_t(y) * 3;
+      d[x * 3] = s[0];
+      d[x * 3 + 1] = s[1];
+      d[x * 3 + 2] = s[2];
+    }
+  }
+}
 
 void Resampler::run(const ImageView& src, const float box[4], int out_w, int out_h, int wx, int wy,
                     int win_w, int win_h, uint8_t* dst) {
@@ -133,7 +174,7 @@ void Resampler::run(const ImageView& src, const float box[4], int out_w, int out
     return;
   }
   if (!need_v) {
-    hpass(src.sub(0, y_lo, src.width, rows), rows, horiz_.bounds, horiz_.k, horiz_.ksize, cols, 0, out0, dst_stride);
+    hpass_any(src.sub(0, y_lo, src.width, rows), rows, horiz_, cols, 0, out0, dst_stride);
     return;
   }
   if (!need_h) {
@@ -149,8 +190,7 @@ void Resampler::run(const ImageView& src, const float box[4], int out_w, int out
     const int row0 = vert_.bounds[0];
     const int row1 = vert_.bounds[size_t(rows - 1) * 2] + vert_.bounds[size_t(rows - 1) * 2 + 1];
     tmp_.resize(size_t(row1 - row0) * cols * 3);
-    hpass(src.sub(0, row0, src.width, row1 - row0), row1 - row0, horiz_.bounds, horiz_.k, horiz_.ksize, cols, 0,
-          tmp_.data(), size_t(cols) * 3);
+    hpass_any(src.sub(0, row0, src.width, row1 - row0), row1 - row0, horiz_, cols, 0, tmp_.data(), size_t(cols) * 3);
     const ImageView mid{tmp_.data(), cols, row1 - row0, size_t(cols) * 3};
     vpass(mid, rows, vert_.bounds, vert_.k, vert_.ksize, size_t(cols) * 3, row0, out0, dst_stride, acc_);
   } else {
@@ -160,7 +200,7 @@ void Resampler::run(const ImageView& src, const float box[4], int out_w, int out
     vpass(src.sub(col0, 0, col1 - col0, src.height), rows, vert_.bounds, vert_.k, vert_.ksize,
           size_t(col1 - col0) * 3, 0, tmp_.data(), size_t(col1 - col0) * 3, acc_);
     const ImageView mid{tmp_.data(), col1 - col0, rows, size_t(col1 - col0) * 3};
-    hpass(mid, rows, horiz_.bounds, horiz_.k, horiz_.ksize, cols, col0, out0, dst_stride);
+    hpass_any(mid, rows, horiz_, cols, col0, out0, dst_stride);
   }
 }
 

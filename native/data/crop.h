@@ -90,8 +90,10 @@ class Resampler {
   };
   static void compute(int in_size, float in0, float in1, int out_size, int first, int count,
                       Coeffs& c);
+  void hpass_any(const ImageView& in, int rows, const Coeffs& c, int cols, int shift, uint8_t* out,
+                 size_t out_stride);
   Coeffs horiz_, vert_;
-  std::vector<uint8_t> tmp_;
+  std::vector<uint8_t> tmp_, tin_, tout_;
   std::vector<int32_t> acc_;
 };
 

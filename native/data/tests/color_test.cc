@@ -99,3 +99,30 @@ TEST(GaussianBlur, RadiusMatchesVariance) {
     EXPECT_NEAR(3 * var, double(sigma) * sigma, 1e-3 * sigma * sigma + 1e-5) << sigma;
   }
 }
+
+TEST(ColorJitter, FastHueEqualsThePilConversionsOnEveryColourClass) {
+  // adjust_hue is a restructured rgb→hsv→rgb; compare it with the verbatim conversions on a
+  // lattice of colours (every third level per channel) and several shifts.
+  Image im;
+  im.resize(86 * 86, 86);
+  for (int r = 0; r < 86; ++r)
+    for (int g = 0; g < 86; ++g)
+      for (int b = 0; b < 86; ++b) {
+        uint8_t* p = im.row(r) + size_t(g * 86 + b) * 3;
+        p[0] = uint8_t(r * 3), p[1] = uint8_t(g * 3), p[2] = uint8_t(b * 3);
+      }
+  for (float hue : {-0.1f, -0.0039f, 0.0f, 0.05f, 0.1f, 0.5f}) {
+    Image fast = im;
+    adjust_hue(fast, hue);
+    const uint8_t shift = uint8_t(int32_t(hue * 255.0));
+    size_t bad = 0;
+    for (size_t i = 0; i < im.pixels.size(); i += 3) {
+      uint8_t hsv[3], rgb[3];
+      rgb_to_hsv(&im.pixels[i], hsv);
+      hsv[0] = uint8_t(hsv[0] + shift);
+      hsv_to_rgb(hsv, rgb);
+      bad += rgb[0] != fast.pixels[i] || rgb[1] != fast.pixels[i + 1] || rgb[2] != fast.pixels[i + 2];
+    }
+    EXPECT_EQ(bad, 0u) << "hue " << hue;
+  }
+}
