@@ -3,6 +3,7 @@
 // C++ exception becomes a JS Error/TypeError/RangeError naming the problem.
 #include <napi.h>
 
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -67,6 +68,8 @@ class PromiseWorker : public Napi::AsyncWorker {
       SetError(e.what());
     } catch (const std::exception& e) {
       SetError(e.what());
+    } catch (...) {
+      SetError("unknown native error");
     }
   }
   void OnOK() override {
@@ -643,7 +646,7 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
         env,
         [l, batch, pending] {
           struct Clear {  // the flag drops whatever happens
-            std::shared_ptr<bool> p;
+            std::shared_ptr<std::atomic<bool>> p;
             ~Clear() { *p = false; }
           } clear{pending};
           *batch = l->next();
@@ -705,7 +708,7 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
   }
 
   std::shared_ptr<data::Loader> loader_;
-  std::shared_ptr<bool> pending_ = std::make_shared<bool>(false);
+  std::shared_ptr<std::atomic<bool>> pending_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 // epochIndices(n, seed, epoch, rank, worldSize, shuffle) → { slots: Float64Array, indices: Float64Array }

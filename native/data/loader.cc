@@ -139,8 +139,9 @@ std::unique_ptr<Batch> Loader::next() {
   schedule_locked();
   std::shared_ptr<Job> job = inflight_.front();
   const uint64_t gen = generation_;
-  cv_done_.wait(lk, [&] { return job->done || stop_ || generation_ != gen; });
+  cv_done_.wait(lk, [&] { return job->done || stop_ || generation_ != gen || !fatal_.empty(); });
   if (stop_) throw DataError("loader is closed");
+  if (!fatal_.empty()) throw DataError(fatal_);
   if (generation_ != gen) throw DataError("loader: the epoch was restarted while waiting for a batch");
   inflight_.pop_front();
   ++next_deliver_;
@@ -175,6 +176,17 @@ void Loader::record_bad(const Job& job, const BadSample& b) {
 }
 
 void Loader::worker_main() {
+  // Nothing may escape a thread (std::terminate): failures here fail the loader instead.
+  try {
+    worker_loop();
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (fatal_.empty()) fatal_ = cat("loader worker failed: ", e.what());
+    cv_done_.notify_all();
+  }
+}
+
+void Loader::worker_loop() {
   Augmenter aug;
   std::vector<uint8_t> file_buf;
   for (;;) {

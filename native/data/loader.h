@@ -98,6 +98,7 @@ class Loader {
     ShardItem s;
   };
   void worker_main();
+  void worker_loop();
   void process(const Task& t, Augmenter& aug, std::vector<uint8_t>& file_buf);
   void schedule_locked();
   void record_bad(const Job& job, const BadSample& b);
@@ -114,6 +115,7 @@ class Loader {
   std::deque<std::shared_ptr<Job>> inflight_;
   std::vector<std::thread> workers_;
   bool stop_ = false, started_ = false;
+  std::string fatal_;  // a worker died (e.g. out of memory): every next() fails with this
   uint64_t generation_ = 0;
   int64_t epoch_ = 0, next_schedule_ = 0, next_deliver_ = 0;
   std::vector<ShardItem> order_;
