@@ -59,7 +59,7 @@ export function dataLayerProvider(o: ProviderOptions = {}): DataProvider {
       const view2 = byolView2({ ...common, blur: { p: a.blur.p[1], sigma: a.blur.sigma }, solarize: { p: a.solarize.p[1], threshold: a.solarize.threshold } });
       const loader = new PretrainLoader(ds, {
         batchSize: p.batchSize, seed: p.seed, rank: p.rank, worldSize: p.worldSize, threads: Math.max(1, p.workers),
-        prefetch: o.prefetch, view1, view2,
+        prefetch: o.prefetch, view1, view2, onBadData: p.onBadData,
       });
       return source(ds, loader, (b) => b);
     },
@@ -72,7 +72,7 @@ export function dataLayerProvider(o: ProviderOptions = {}): DataProvider {
         : validationTransform({ size: p.imageSize, resize: a.resizeSize, mean: a.mean, std: a.std });
       const loader = new EvalLoader(ds, {
         batchSize: p.batchSize, seed: p.seed, rank: p.rank, worldSize: p.worldSize, threads: Math.max(1, p.workers),
-        prefetch: o.prefetch, transform, shuffle: train, dropLast: train,
+        prefetch: o.prefetch, transform, shuffle: train, dropLast: train, onBadData: p.onBadData,
       });
       return source(ds, loader, (b) => b);
     },
