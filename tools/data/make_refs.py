@@ -158,7 +158,7 @@ def validation_cases(out: dict) -> None:
 def color_cases(out: dict) -> None:
     imgs = [synth(40, 48, 21), synth(33, 27, 22)]
     rng = np.random.default_rng(5)
-    imgs.append(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8))  # every kind of colour
+    imgs.append(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))  # all kinds of colours
     f32 = lambda v: float(np.float32(v))  # torch draws factors in float32
     ops = {
         "brightness": (F.adjust_brightness, [0.6, 0.77, 1.0, 1.23, 1.4]),
