@@ -1,5 +1,9 @@
 // Batch-norm passes on CPU over NHWC rows [M, C], G contiguous groups of M/G rows (one per view).
 // Sums accumulate in double: a group can hold ~10^5 rows per channel.
+//
+// NHWC rows are contiguous, so k whole rows form one flat run of L = k·C elements. Loops work on
+// runs of L ≥ 256 rather than on rows of C (often 8–64 here), which keeps inner loops long and
+// vectorised; per-channel vectors are tiled to length L to match.
 #include <omp.h>
 
 #include <algorithm>
@@ -11,18 +15,72 @@
 namespace m2t::cpu {
 namespace {
 
-// acc[c] += Σ_rows f(row pointer, c) for rows [r0, r1), split over threads, reduced in double.
+constexpr int64_t kMinRun = 256;
+
+int64_t rows_per_run(int64_t C) { return std::max<int64_t>(1, kMinRun / C); }
+
+std::vector<float> tile(const float* v, int64_t C, int64_t k) {
+  std::vector<float> t(C * k);
+  for (int64_t r = 0; r < k; ++r) std::copy(v, v + C, t.begin() + r * C);
+  return t;
+}
+
+// out[c] = Σ over rows [r0, r1) of f(i, c), where i is the flat element offset of (row, c);
+// double accumulators per thread, one per element of a run, folded into channels at the end.
 template <typename F>
 void channel_sums(int64_t r0, int64_t r1, int64_t C, double* out, F&& f) {
+  const int64_t k = rows_per_run(C), L = k * C;
+  const int64_t runs = (r1 - r0) / k;
   std::fill(out, out + C, 0.0);
 #pragma omp parallel
   {
-    std::vector<double> acc(C, 0.0);
+    std::vector<double> acc(L, 0.0);
+    double* a = acc.data();
 #pragma omp for schedule(static) nowait
-    for (int64_t r = r0; r < r1; ++r) f(r, acc.data());
+    for (int64_t q = 0; q < runs; ++q) {
+      const int64_t base = (r0 + q * k) * C;
+      for (int64_t r = 0; r < k; ++r)
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) a[r * C + c] += f(base + r * C + c, c);
+    }
 #pragma omp critical
-    for (int64_t c = 0; c < C; ++c) out[c] += acc[c];
+    for (int64_t j = 0; j < L; ++j) out[j % C] += a[j];
   }
+  for (int64_t r = r0 + runs * k; r < r1; ++r)
+    for (int64_t c = 0; c < C; ++c) out[c] += f(r * C + c, c);
+}
+
+// dst[i] = a[c]·u[i] + b[c]·(v[i] − m[c]) + s[c] (v may be null; ReLU if relu) over rows [r0, r1).
+void affine_rows(float* dst, const float* u, const float* v, int64_t r0, int64_t r1, int64_t C, const float* a,
+                 const float* b, const float* m, const float* s, bool relu) {
+  const int64_t k = rows_per_run(C), L = k * C;
+  const std::vector<float> ta = tile(a, C, k), ts = tile(s, C, k), tb = v ? tile(b, C, k) : std::vector<float>(),
+                           tm = v ? tile(m, C, k) : std::vector<float>();
+  const float *A = ta.data(), *B = tb.data(), *S = ts.data(), *Mu = tm.data();
+  const int64_t runs = (r1 - r0) / k;
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < runs; ++q) {
+    const int64_t base = (r0 + q * k) * C;
+    const float* x = u + base;
+    float* y = dst + base;
+    if (v) {
+      const float* w = v + base;
+#pragma omp simd
+      for (int64_t j = 0; j < L; ++j) y[j] = A[j] * x[j] + B[j] * (w[j] - Mu[j]) + S[j];
+    } else if (relu) {
+#pragma omp simd
+      for (int64_t j = 0; j < L; ++j) y[j] = std::max(A[j] * x[j] + S[j], 0.0f);
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < L; ++j) y[j] = A[j] * x[j] + S[j];
+    }
+  }
+  for (int64_t r = r0 + runs * k; r < r1; ++r)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t i = r * C + c;
+      float y = a[c] * u[i] + (v ? b[c] * (v[i] - m[c]) : 0.0f) + s[c];
+      dst[i] = relu ? std::max(y, 0.0f) : y;
+    }
 }
 
 }  // namespace
@@ -33,17 +91,12 @@ void bn_stats(const Tensor& x, int64_t C, int G, float* mean, float* var) {
   std::vector<double> s(C), mu(C);
   for (int g = 0; g < G; ++g) {
     const int64_t r0 = g * Mg, r1 = r0 + Mg;
-    channel_sums(r0, r1, C, s.data(), [&](int64_t r, double* acc) {
-      const float* row = px + r * C;
-      for (int64_t c = 0; c < C; ++c) acc[c] += row[c];
-    });
+    channel_sums(r0, r1, C, s.data(), [px](int64_t i, int64_t) { return static_cast<double>(px[i]); });
     for (int64_t c = 0; c < C; ++c) mu[c] = s[c] / Mg;
-    channel_sums(r0, r1, C, s.data(), [&](int64_t r, double* acc) {
-      const float* row = px + r * C;
-      for (int64_t c = 0; c < C; ++c) {
-        double d = row[c] - mu[c];
-        acc[c] += d * d;
-      }
+    const double* m = mu.data();
+    channel_sums(r0, r1, C, s.data(), [px, m](int64_t i, int64_t c) {
+      const double d = px[i] - m[c];
+      return d * d;
     });
     for (int64_t c = 0; c < C; ++c) {
       mean[g * C + c] = static_cast<float>(mu[c]);
@@ -55,25 +108,14 @@ void bn_stats(const Tensor& x, int64_t C, int G, float* mean, float* var) {
 void bn_apply(const Tensor& x, int64_t C, int G, const float* scale, const float* shift, bool relu, Tensor& y) {
   const int64_t M = x.numel() / C, Mg = M / G;
   if (y.data() != x.data()) y.resize(x.shape());
-  const float* px = x.data();
-  float* py = y.data();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < M; ++r) {
-    const int64_t g = r / Mg;
-    const float* sc = scale + g * C;
-    const float* sh = shift + g * C;
-    const float* xr = px + r * C;
-    float* yr = py + r * C;
-    if (relu) {
-      for (int64_t c = 0; c < C; ++c) yr[c] = std::max(xr[c] * sc[c] + sh[c], 0.0f);
-    } else {
-      for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * sc[c] + sh[c];
-    }
-  }
+  for (int g = 0; g < G; ++g)
+    affine_rows(y.data(), x.data(), nullptr, g * Mg, (g + 1) * Mg, C, scale + g * C, nullptr, nullptr, shift + g * C,
+                relu);
 }
 
 // With x̂ = (x − μ)·s (s = invstd), per group and channel:
-//   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·s·(dy − dβ/M − x̂·dγ/M).
+//   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·s·(dy − dβ/M − x̂·dγ/M) = a·dy − e·(x − μ) − b,
+// a = γs, b = γs·dβ/M, e = γs²·dγ/M.
 void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G, const float* mean,
                  const float* invstd, const float* gamma, Tensor& dx, float* dgamma, float* dbeta) {
   const int64_t M = x.numel() / C, Mg = M / G;
@@ -81,43 +123,29 @@ void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, i
   float* pdy = dy.data();
   if (y_relu) {
     const float* py = y_relu->data();
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < x.numel(); ++i)
-      if (py[i] <= 0.0f) pdy[i] = 0.0f;
+    const int64_t n = x.numel();
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) pdy[i] = py[i] > 0.0f ? pdy[i] : 0.0f;
   }
   dx.resize(x.shape());
-  float* pdx = dx.data();
   std::vector<double> sdy(C), sdyx(C);
-  std::vector<float> k1(C), k2(C), k3(C);
+  std::vector<float> a(C), e(C), shift(C);
   for (int g = 0; g < G; ++g) {
     const int64_t r0 = g * Mg, r1 = r0 + Mg;
     const float* mu = mean + g * C;
     const float* is = invstd + g * C;
-    channel_sums(r0, r1, C, sdy.data(), [&](int64_t r, double* acc) {
-      const float* d = pdy + r * C;
-      for (int64_t c = 0; c < C; ++c) acc[c] += d[c];
-    });
-    channel_sums(r0, r1, C, sdyx.data(), [&](int64_t r, double* acc) {
-      const float* d = pdy + r * C;
-      const float* xr = px + r * C;
-      for (int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(d[c]) * (xr[c] - mu[c]);
-    });
+    channel_sums(r0, r1, C, sdy.data(), [pdy](int64_t i, int64_t) { return static_cast<double>(pdy[i]); });
+    channel_sums(r0, r1, C, sdyx.data(),
+                 [pdy, px, mu](int64_t i, int64_t c) { return static_cast<double>(pdy[i]) * (px[i] - mu[c]); });
     for (int64_t c = 0; c < C; ++c) {
       const double dgam = sdyx[c] * is[c];
       dgamma[c] += static_cast<float>(dgam);
       dbeta[c] += static_cast<float>(sdy[c]);
-      // dx = a·dy − b − (x − μ)·e, with a = γs, b = γs·Σdy/M, e = γs·s·dγ/M
-      k1[c] = gamma[c] * is[c];
-      k2[c] = static_cast<float>(gamma[c] * is[c] * sdy[c] / Mg);
-      k3[c] = static_cast<float>(gamma[c] * is[c] * is[c] * dgam / Mg);
+      a[c] = gamma[c] * is[c];
+      e[c] = static_cast<float>(-gamma[c] * is[c] * is[c] * dgam / Mg);
+      shift[c] = static_cast<float>(-gamma[c] * is[c] * sdy[c] / Mg);
     }
-#pragma omp parallel for schedule(static)
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* d = pdy + r * C;
-      const float* xr = px + r * C;
-      float* o = pdx + r * C;
-      for (int64_t c = 0; c < C; ++c) o[c] = k1[c] * d[c] - k2[c] - (xr[c] - mu[c]) * k3[c];
-    }
+    affine_rows(dx.data(), pdy, px, r0, r1, C, a.data(), e.data(), mu, shift.data(), false);
   }
 }
 

@@ -2,9 +2,12 @@
 // Activations stay NHWC end to end; weights are kept OIHW (PyTorch's layout, what the
 // optimiser and checkpoints see) and reordered into the primitive's preferred blocked layout
 // per call — cheap next to the convolution itself. Primitives are cached per input shape.
+// Scratchpads are user-managed: one buffer per calling thread, grown to the largest need, so
+// steady-state iterations allocate nothing (library-managed scratchpads page-faulted per call).
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <vector>
 
 #include <dnnl.hpp>
 
@@ -19,6 +22,22 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr a;
+  a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return a;
+}
+
+// The calling thread's scratchpad, at least as large as `pd` asks for.
+template <typename PD>
+memory scratchpad_for(const PD& pd) {
+  thread_local std::vector<char> buf;
+  const memory::desc d = pd.scratchpad_desc();
+  const size_t need = d.get_size();
+  if (buf.size() < need) buf.resize(need);
+  return memory(d, engine(), buf.data());
+}
+
 class ConvCpu final : public ConvKernel {
  public:
   explicit ConvCpu(const ConvGeom& g) : g_(g) {}
@@ -30,7 +49,8 @@ class ConvCpu final : public ConvKernel {
     memory dst(e.dst_md, engine(), y.data());
     dnnl::stream s(engine());
     memory wm = weights_for(s, e.fwd_pd.weights_desc(), w, e.fwd_w);
-    e.fwd.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}});
+    e.fwd.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst},
+                      {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.fwd_pd)}});
     s.wait();
   }
 
@@ -42,7 +62,8 @@ class ConvCpu final : public ConvKernel {
     memory dsrc(e.src_md, engine(), dx.data());
     dnnl::stream s(engine());
     memory wm = weights_for(s, e.bwd_data_pd.weights_desc(), w, e.bwd_w);
-    e.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dsrc}});
+    e.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dsrc},
+                           {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.bwd_data_pd)}});
     s.wait();
   }
 
@@ -53,9 +74,11 @@ class ConvCpu final : public ConvKernel {
     memory ddst(e.dst_md, engine(), const_cast<float*>(dy.data()));
     memory user_dw(user_w_md(), engine(), dw.data());
     dnnl::stream s(engine());
-    bool direct = e.bwd_weights_pd.diff_weights_desc() == user_w_md();
-    memory prim_dw = direct ? user_dw : memory(e.bwd_weights_pd.diff_weights_desc(), engine());
-    e.bwd_weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, prim_dw}});
+    const bool direct = e.bwd_weights_pd.diff_weights_desc() == user_w_md();
+    if (!direct && !e.bwd_dw) e.bwd_dw = memory(e.bwd_weights_pd.diff_weights_desc(), engine());
+    memory prim_dw = direct ? user_dw : e.bwd_dw;
+    e.bwd_weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, prim_dw},
+                              {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.bwd_weights_pd)}});
     if (!direct) dnnl::reorder(prim_dw, user_dw).execute(s, prim_dw, user_dw);
     s.wait();
   }
@@ -73,6 +96,7 @@ class ConvCpu final : public ConvKernel {
     memory bwd_w;
     dnnl::convolution_backward_weights::primitive_desc bwd_weights_pd;
     dnnl::convolution_backward_weights bwd_weights;
+    memory bwd_dw;  // weight gradient in bwd_weights' layout (scratch)
   };
 
   memory::desc user_w_md() const {
@@ -111,7 +135,7 @@ class ConvCpu final : public ConvKernel {
     e.dst_md = memory::desc({n, g_.cout, ho, wo}, dt::f32, tag::nhwc);
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
                                       e.src_md, any_w_md(), e.dst_md, strides(), pads(), pads());
-    e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, engine());
+    e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, user_scratchpad(), engine());
     e.fwd = dnnl::convolution_forward(e.fwd_pd);
     return cache_.emplace(key, std::move(e)).first->second;
   }
@@ -121,11 +145,11 @@ class ConvCpu final : public ConvKernel {
     if (e.has_bwd) return;
     dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, e.src_md, any_w_md(), e.dst_md,
                                              strides(), pads(), pads());
-    e.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bd, engine(), e.fwd_pd);
+    e.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bd, user_scratchpad(), engine(), e.fwd_pd);
     e.bwd_data = dnnl::convolution_backward_data(e.bwd_data_pd);
     dnnl::convolution_backward_weights::desc bw(dnnl::algorithm::convolution_direct, e.src_md, any_w_md(),
                                                 e.dst_md, strides(), pads(), pads());
-    e.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(bw, engine(), e.fwd_pd);
+    e.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(bw, user_scratchpad(), engine(), e.fwd_pd);
     e.bwd_weights = dnnl::convolution_backward_weights(e.bwd_weights_pd);
     e.has_bwd = true;
   }
