@@ -17,6 +17,8 @@ export const FILES = {
   evalLog: 'eval_log.txt',
   metrics: 'metrics.jsonl',
   config: 'config.json',
+  /** Scores on frozen features after pre-training (experiments with an `evaluation` block). */
+  evaluation: 'evaluation.json',
   /** Written at the end of every epoch (the reference's `last_epoch`). */
   lastEpoch: 'last_epoch_ckpt.safetensors',
   /** Written when a run is stopped mid-epoch (signal, stop(), stopAtIteration). */

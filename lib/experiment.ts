@@ -154,6 +154,28 @@ const commonShape = {
   evalInterval: posInt,
 };
 
+/** Post-training evaluation on frozen features (ours; the quickstart uses it): a linear classifier
+ *  and a k-nearest-neighbour classifier on the teacher encoder's pooled features. */
+const FeatureEvaluationSchema = z
+  .object({
+    /** Labelled images whose features train the classifier (and form the kNN memory). */
+    train: DatasetSchema,
+    /** Labelled images scored. */
+    test: DatasetSchema,
+    /** Validation transform: resize the shorter side to this, centre-crop data.imageSize. */
+    resizeSize: posInt,
+    /** Epochs of multinomial logistic regression on the standardised features. */
+    linearEpochs: posInt,
+    /** k of the cosine kNN classifier; 0 skips it. */
+    knnK: z.number().int().nonnegative(),
+    /** kNN memory: the first n training images; 0 = all. */
+    knnTrainLimit: z.number().int().nonnegative(),
+    /** Also score the same encoder at its random initialisation (same seed) and report the gain. */
+    compareRandomInit: z.boolean(),
+  })
+  .strict();
+export type FeatureEvaluationConfig = z.infer<typeof FeatureEvaluationSchema>;
+
 export const PretrainSchema = z
   .object({
     ...commonShape,
@@ -182,6 +204,8 @@ export const PretrainSchema = z
         augmentation: TwoViewAugmentationSchema,
       })
       .strict(),
+    /** Evaluate the trained encoder when the run completes (off when absent). */
+    evaluation: FeatureEvaluationSchema.optional(),
   })
   .strict();
 export type PretrainConfig = z.infer<typeof PretrainSchema>;

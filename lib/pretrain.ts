@@ -7,11 +7,12 @@ import { FILES, RunState, atomicWrite, encodeRunState, newestCheckpoint, readRun
 import { DeviceSpec, checkDevices, describeDevices, parseDevices } from './devices';
 import type { M2TConfig, StepResult, ImageBatch } from './engine';
 import { UserError, errorMessage } from './errors';
-import { Experiment, PretrainConfig, displayPath, pretrainBase } from './experiment';
+import { DatasetConfig, Experiment, PretrainConfig, displayPath, pretrainBase } from './experiment';
 import { ConsoleReporter, Meter, MetricsWriter, RunLogger, consoleReporter, fixed, formatConfig, formatRemaining } from './logging';
 import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment } from './overrides';
 import { DataProvider, EpochSource, PretrainBatch, badDataLine, checkDataset, dataProvider } from './pipeline';
 import { Schedule, makeSchedule } from './schedules';
+import { EvaluationResult, evaluateFeatures, formatEvaluation } from './evaluate';
 
 /** What the loop needs from a model (Momentum2Teacher implements it). */
 export interface PretrainModel {
@@ -84,6 +85,8 @@ export interface PretrainResult {
   interrupted: boolean;
   lastLoss: number | undefined;
   config: PretrainConfig;
+  /** Scores on frozen features, when the experiment has an `evaluation` block and the run completed. */
+  evaluation?: EvaluationResult;
 }
 
 export interface StartEvent {
@@ -416,6 +419,15 @@ export class PretrainRun extends EventEmitter {
         if (fs.existsSync(stale)) fs.rmSync(stale);
         log.info(`Pre-training of experiment: ${cfg.name} is done (${model.iteration} iterations); checkpoint ${displayPath(lastCheckpoint ?? '')}`);
       }
+      let evaluation: EvaluationResult | undefined;
+      if (!interrupted && cfg.evaluation && lastCheckpoint) {
+        rep.stop();
+        log.info(`Evaluating the teacher encoder on frozen features (${describeDataset(cfg.evaluation.test)})...`);
+        evaluation = await evaluateFeatures(lastCheckpoint, cfg, provider);
+        for (const line of formatEvaluation(evaluation, describeDataset(cfg.evaluation.test))) log.info(line);
+        atomicWrite(path.join(outDir, FILES.evaluation), JSON.stringify(evaluation, null, 2) + '\n');
+        this.emit('evaluation', evaluation);
+      }
       const result: PretrainResult = {
         outputDir: outDir,
         checkpoint: lastCheckpoint,
@@ -425,6 +437,7 @@ export class PretrainRun extends EventEmitter {
         interrupted,
         lastLoss,
         config: cfg,
+        evaluation,
       };
       this.emit('end', result);
       return result;
@@ -458,6 +471,12 @@ export class PretrainRun extends EventEmitter {
     this.emit('checkpoint', { path: file, reason: 'epoch' });
     this.emit('epoch', { epoch: epoch + 1, maxEpoch, iteration: model.iteration, lr, loss: loss ?? NaN, checkpoint: file } satisfies EpochEvent);
   }
+}
+
+function describeDataset(d: DatasetConfig): string {
+  if (d.kind === 'mnist') return `MNIST ${d.split}`;
+  if (d.kind === 'imagefolder') return displayPath(d.root);
+  return `synthetic (${d.size} images)`;
 }
 
 function round(x: number, d: number): number {
