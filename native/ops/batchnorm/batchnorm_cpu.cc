@@ -25,29 +25,40 @@ std::vector<float> tile(const float* v, int64_t C, int64_t k) {
   return t;
 }
 
-// out[c] = Σ over rows [r0, r1) of f(i, c), where i is the flat element offset of (row, c);
-// double accumulators per thread, one per element of a run, folded into channels at the end.
-template <typename F>
-void channel_sums(int64_t r0, int64_t r1, int64_t C, double* out, F&& f) {
+// (s1[c], s2[c]) = Σ over rows [r0, r1) of (u[i], u[i]·v[i]) (v = u when null), where i runs
+// over channel c's elements. One pass; double accumulators per thread, one per element of a run,
+// folded into channels at the end.
+void channel_sums(const float* u, const float* v, int64_t r0, int64_t r1, int64_t C, double* s1, double* s2) {
+  if (!v) v = u;
   const int64_t k = rows_per_run(C), L = k * C;
   const int64_t runs = (r1 - r0) / k;
-  std::fill(out, out + C, 0.0);
+  std::fill(s1, s1 + C, 0.0);
+  std::fill(s2, s2 + C, 0.0);
 #pragma omp parallel
   {
-    std::vector<double> acc(L, 0.0);
-    double* a = acc.data();
+    std::vector<double> acc(2 * L, 0.0);
+    double* a1 = acc.data();
+    double* a2 = acc.data() + L;
 #pragma omp for schedule(static) nowait
     for (int64_t q = 0; q < runs; ++q) {
-      const int64_t base = (r0 + q * k) * C;
-      for (int64_t r = 0; r < k; ++r)
+      const float* x = u + (r0 + q * k) * C;
+      const float* y = v + (r0 + q * k) * C;
 #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) a[r * C + c] += f(base + r * C + c, c);
+      for (int64_t j = 0; j < L; ++j) {
+        a1[j] += x[j];
+        a2[j] += static_cast<double>(x[j]) * y[j];
+      }
     }
 #pragma omp critical
-    for (int64_t j = 0; j < L; ++j) out[j % C] += a[j];
+    for (int64_t j = 0; j < L; ++j) {
+      s1[j % C] += a1[j];
+      s2[j % C] += a2[j];
+    }
   }
-  for (int64_t r = r0 + runs * k; r < r1; ++r)
-    for (int64_t c = 0; c < C; ++c) out[c] += f(r * C + c, c);
+  for (int64_t i = (r0 + runs * k) * C; i < r1 * C; ++i) {
+    s1[i % C] += u[i];
+    s2[i % C] += static_cast<double>(u[i]) * v[i];
+  }
 }
 
 // dst[i] = a[c]·u[i] + b[c]·(v[i] − m[c]) + s[c] (v may be null; ReLU if relu) over rows [r0, r1).
@@ -85,22 +96,16 @@ void affine_rows(float* dst, const float* u, const float* v, int64_t r0, int64_t
 
 }  // namespace
 
+// mean = Σx/n, biased variance = Σx²/n − mean² (in double: exact enough for float inputs).
 void bn_stats(const Tensor& x, int64_t C, int G, float* mean, float* var) {
   const int64_t M = x.numel() / C, Mg = M / G;
-  const float* px = x.data();
-  std::vector<double> s(C), mu(C);
+  std::vector<double> s1(C), s2(C);
   for (int g = 0; g < G; ++g) {
-    const int64_t r0 = g * Mg, r1 = r0 + Mg;
-    channel_sums(r0, r1, C, s.data(), [px](int64_t i, int64_t) { return static_cast<double>(px[i]); });
-    for (int64_t c = 0; c < C; ++c) mu[c] = s[c] / Mg;
-    const double* m = mu.data();
-    channel_sums(r0, r1, C, s.data(), [px, m](int64_t i, int64_t c) {
-      const double d = px[i] - m[c];
-      return d * d;
-    });
+    channel_sums(x.data(), nullptr, g * Mg, (g + 1) * Mg, C, s1.data(), s2.data());
     for (int64_t c = 0; c < C; ++c) {
-      mean[g * C + c] = static_cast<float>(mu[c]);
-      var[g * C + c] = static_cast<float>(s[c] / Mg);
+      const double m = s1[c] / Mg;
+      mean[g * C + c] = static_cast<float>(m);
+      var[g * C + c] = static_cast<float>(std::max(s2[c] / Mg - m * m, 0.0));
     }
   }
 }
@@ -134,10 +139,10 @@ void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, i
     const int64_t r0 = g * Mg, r1 = r0 + Mg;
     const float* mu = mean + g * C;
     const float* is = invstd + g * C;
-    channel_sums(r0, r1, C, sdy.data(), [pdy](int64_t i, int64_t) { return static_cast<double>(pdy[i]); });
-    channel_sums(r0, r1, C, sdyx.data(),
-                 [pdy, px, mu](int64_t i, int64_t c) { return static_cast<double>(pdy[i]) * (px[i] - mu[c]); });
+    // Σ dy·(x − μ) = Σ dy·x − μ·Σ dy
+    channel_sums(pdy, px, r0, r1, C, sdy.data(), sdyx.data());
     for (int64_t c = 0; c < C; ++c) {
+      sdyx[c] -= mu[c] * sdy[c];
       const double dgam = sdyx[c] * is[c];
       dgamma[c] += static_cast<float>(dgam);
       dbeta[c] += static_cast<float>(sdy[c]);
