@@ -87,11 +87,13 @@ const PRETRAIN_TABLE: Record<string, [number, 'sgd' | 'lars', number, number, nu
   'arxiv/exp_128_2080ti/momentum2_teacher_100e_4096batch_16mm_exp.ts': [4096, 'lars', 0.45, 1e-6, 100],
   'arxiv/exp_128_2080ti/momentum2_teacher_200e_4096batch_16mm_exp.ts': [4096, 'lars', 0.45, 1e-6, 200],
   'arxiv/exp_128_2080ti/momentum2_teacher_300e_4096batch_16mm_exp.ts': [4096, 'lars', 0.3, 1e-6, 300],
+  'momentum2_teacher_300e.ts': [1024, 'sgd', 0.05, 1e-4, 300],
 };
 // [lr·256, scheduler, milestones, epochs, output prefix]
 const EVAL_TABLE: Record<string, [number, string, number[], number, string]> = {
   'arxiv/linear_eval_exp.ts': [30, 'multistep', [60, 80], 100, ''],
   'arxiv/linear_eval_exp_byol.ts': [0.2, 'cos', [], 80, 'byol_'],
+  'linear_eval_byol.ts': [0.2, 'cos', [], 80, 'byol_'],
 };
 
 describe('exps/ (spec §6)', () => {
