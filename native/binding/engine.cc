@@ -61,7 +61,51 @@ OptimizerConfig read_optimizer(Napi::Env env, Fields f, const OptimizerConfig& d
   return o;
 }
 
-class M2TWrap : public Napi::ObjectWrap<M2TWrap> {
+// What both model classes share: the native model, the busy flag, and state/checkpoint methods.
+// Model provides model_state(), optimizer_state(), load_state(), save() and load().
+template <typename Derived, typename Model>
+class ModelWrap : public Napi::ObjectWrap<Derived> {
+ public:
+  explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Derived>(info) {}
+
+ protected:
+  Napi::Value StateDict(const Napi::CallbackInfo& info) {
+    busy_.check(info.Env(), Derived::kName);
+    std::vector<const Registry*> regs{&model_->model_state()};
+    if (info[0].ToBoolean()) regs.push_back(&model_->optimizer_state());
+    return state_to_js(info.Env(), regs);
+  }
+  Napi::Value LoadStateDict(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    busy_.check(env, Derived::kName);
+    auto sd = state_from_js(env, info[0], "stateDict");
+    guarded(env, [&] { model_->load_state(sd, info[1].ToBoolean()); });
+    return env.Undefined();
+  }
+  Napi::Value Save(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string path = path_arg(env, info[0], "path");
+    auto meta = string_map(env, info[1], "metadata");
+    busy_.enter(env, Derived::kName);
+    auto model = model_;
+    return run_async(env, [=] { model->save(path, meta); }, [](Napi::Env e) { return e.Undefined(); },
+                     busy_.release());
+  }
+  Napi::Value Load(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string path = path_arg(env, info[0], "path");
+    busy_.enter(env, Derived::kName);
+    auto model = model_;
+    auto meta = std::make_shared<std::map<std::string, std::string>>();
+    return run_async(env, [=] { *meta = model->load(path); }, [meta](Napi::Env e) { return metadata_to_js(e, *meta); },
+                     busy_.release());
+  }
+
+  std::shared_ptr<Model> model_;
+  Busy busy_;
+};
+
+class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Momentum2Teacher",
@@ -72,7 +116,7 @@ class M2TWrap : public Napi::ObjectWrap<M2TWrap> {
                         InstanceMethod("save", &M2TWrap::Save), InstanceMethod("load", &M2TWrap::Load)});
   }
 
-  explicit M2TWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<M2TWrap>(info) {
+  explicit M2TWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
     Napi::Env env = info.Env();
     Fields f(env, info[0], "Momentum2Teacher config");
     f.only({"arch", "width", "smallStem", "threads", "seed", "hiddenDim", "outDim", "totalIterations", "tauBase",
@@ -91,8 +135,9 @@ class M2TWrap : public Napi::ObjectWrap<M2TWrap> {
     model_ = guarded(env, [&] { return std::make_shared<Momentum2Teacher>(cpu_backend(), c); });
   }
 
- private:
   static constexpr const char* kName = "Momentum2Teacher";
+
+ private:
 
   Napi::Value Step(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -124,43 +169,9 @@ class M2TWrap : public Napi::ObjectWrap<M2TWrap> {
     return Napi::Number::New(info.Env(), model_->tau_at(model_->iteration()));
   }
   Napi::Value Alpha(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), model_->alpha()); }
-  Napi::Value StateDict(const Napi::CallbackInfo& info) {
-    busy_.check(info.Env(), kName);
-    std::vector<const Registry*> regs{&model_->model_state()};
-    if (info[0].ToBoolean()) regs.push_back(&model_->optimizer_state());
-    return state_to_js(info.Env(), regs);
-  }
-  Napi::Value LoadStateDict(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    busy_.check(env, kName);
-    auto sd = state_from_js(env, info[0], "stateDict");
-    guarded(env, [&] { model_->load_state(sd, info[1].ToBoolean()); });
-    return env.Undefined();
-  }
-  Napi::Value Save(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const std::string path = path_arg(env, info[0], "path");
-    auto meta = string_map(env, info[1], "metadata");
-    busy_.enter(env, kName);
-    auto model = model_;
-    return run_async(env, [=] { model->save(path, meta); }, [](Napi::Env e) { return e.Undefined(); },
-                     busy_.release());
-  }
-  Napi::Value Load(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const std::string path = path_arg(env, info[0], "path");
-    busy_.enter(env, kName);
-    auto model = model_;
-    auto meta = std::make_shared<std::map<std::string, std::string>>();
-    return run_async(env, [=] { *meta = model->load(path); }, [meta](Napi::Env e) { return metadata_to_js(e, *meta); },
-                     busy_.release());
-  }
-
-  std::shared_ptr<Momentum2Teacher> model_;
-  Busy busy_;
 };
 
-class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
+class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "LinearProbe",
@@ -173,7 +184,7 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
                         InstanceMethod("save", &ProbeWrap::Save), InstanceMethod("load", &ProbeWrap::Load)});
   }
 
-  explicit ProbeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProbeWrap>(info) {
+  explicit ProbeWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
     Napi::Env env = info.Env();
     Fields f(env, info[0], "LinearProbe config");
     f.only({"arch", "width", "smallStem", "threads", "seed", "numClasses", "momentum", "weightDecay"});
@@ -185,12 +196,13 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
     c.optimizer.weight_decay = f.number("weightDecay", 0.0, 0, 1);
     c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
     c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
-    probe_ = guarded(env, [&] { return std::make_shared<LinearProbe>(cpu_backend(), c); });
+    model_ = guarded(env, [&] { return std::make_shared<LinearProbe>(cpu_backend(), c); });
     classes_ = c.num_classes;
   }
 
- private:
   static constexpr const char* kName = "LinearProbe";
+
+ private:
 
   std::shared_ptr<std::vector<int32_t>> labels(Napi::Env env, Napi::Value v, int64_t n) {
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
@@ -210,7 +222,7 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
     busy_.check(env, kName);
     auto sd = state_from_js(env, info[0], "stateDict");
     const std::string prefix = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "teacher_encoder.";
-    guarded(env, [&] { probe_->load_encoder(sd, prefix); });
+    guarded(env, [&] { model_->load_encoder(sd, prefix); });
     return env.Undefined();
   }
   Napi::Value TrainStep(const Napi::CallbackInfo& info) {
@@ -220,7 +232,7 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
     if (x->dim(0) < 2) throw Napi::RangeError::New(env, "images: training needs at least 2 images (BatchNorm1d)");
     const double lr = finite_number(env, info[3], "lr", 0, 1e6);
     busy_.enter(env, kName);
-    auto p = probe_;
+    auto p = model_;
     auto loss = std::make_shared<double>();
     return run_async(
         env, [=] { *loss = p->train_step(*x, y->data(), lr); },
@@ -236,7 +248,7 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
     auto x = std::make_shared<Tensor>(image_batch(env, info[0], info[1], "images"));
     auto y = labels(env, info[2], x->dim(0));
     busy_.enter(env, kName);
-    auto p = probe_;
+    auto p = model_;
     auto logits = std::make_shared<Tensor>();
     auto r = std::make_shared<ProbeEval>();
     return run_async(
@@ -257,7 +269,7 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
     Napi::Env env = info.Env();
     auto x = std::make_shared<Tensor>(image_batch(env, info[0], info[1], "images"));
     busy_.enter(env, kName);
-    auto p = probe_;
+    auto p = model_;
     auto out = std::make_shared<Tensor>();
     return run_async(
         env, [=] { out->copy_from_resized(p->features(*x)); },
@@ -268,40 +280,7 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
         },
         busy_.release());
   }
-  Napi::Value StateDict(const Napi::CallbackInfo& info) {
-    busy_.check(info.Env(), kName);
-    std::vector<const Registry*> regs{&probe_->model_state()};
-    if (info[0].ToBoolean()) regs.push_back(&probe_->optimizer_state());
-    return state_to_js(info.Env(), regs);
-  }
-  Napi::Value LoadStateDict(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    busy_.check(env, kName);
-    auto sd = state_from_js(env, info[0], "stateDict");
-    guarded(env, [&] { probe_->load_state(sd, info[1].ToBoolean()); });
-    return env.Undefined();
-  }
-  Napi::Value Save(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const std::string path = path_arg(env, info[0], "path");
-    auto meta = string_map(env, info[1], "metadata");
-    busy_.enter(env, kName);
-    auto p = probe_;
-    return run_async(env, [=] { p->save(path, meta); }, [](Napi::Env e) { return e.Undefined(); }, busy_.release());
-  }
-  Napi::Value Load(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const std::string path = path_arg(env, info[0], "path");
-    busy_.enter(env, kName);
-    auto p = probe_;
-    auto meta = std::make_shared<std::map<std::string, std::string>>();
-    return run_async(env, [=] { *meta = p->load(path); }, [meta](Napi::Env e) { return metadata_to_js(e, *meta); },
-                     busy_.release());
-  }
-
-  std::shared_ptr<LinearProbe> probe_;
   int64_t classes_ = 0;
-  Busy busy_;
 };
 
 Napi::Value ReadSafetensors(const Napi::CallbackInfo& info) {
