@@ -1,5 +1,7 @@
 // Convolution (oneDNN, NHWC) against a double-precision direct convolution, and its two
 // backward passes against finite differences of that reference.
+#include <string>
+
 #include "core/backend.h"
 #include "tests/gradcheck.h"
 
@@ -67,7 +69,12 @@ INSTANTIATE_TEST_SUITE_P(Geometries, ConvGrad,
                                            Geo{2, 11, 9, 3, 5, 7, 2, 3},   // ImageNet stem
                                            Geo{2, 8, 8, 6, 8, 1, 2, 0},    // downsample 1x1 / 2
                                            Geo{1, 8, 8, 8, 16, 3, 2, 1},   // strided 3x3
-                                           Geo{3, 5, 5, 16, 4, 1, 1, 0})); // bottleneck 1x1
+                                           Geo{3, 5, 5, 16, 4, 1, 1, 0}),  // bottleneck 1x1
+                         [](const ::testing::TestParamInfo<Geo>& i) {
+                           const Geo& g = i.param;
+                           return "k" + std::to_string(g.k) + "s" + std::to_string(g.stride) + "p" + std::to_string(g.pad) +
+                                  "_" + std::to_string(g.cin) + "to" + std::to_string(g.cout);
+                         });
 
 }  // namespace
 }  // namespace m2t::test
