@@ -552,6 +552,7 @@ export interface PretrainEvents {
   epoch: EpochEvent;
   checkpoint: { path: string; reason: 'epoch' | 'interrupt' };
   log: string;
+  evaluation: EvaluationResult;
   end: PretrainResult;
 }
 
