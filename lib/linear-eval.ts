@@ -1,8 +1,8 @@
 // Linear evaluation (spec §6): the frozen teacher encoder of a pre-training checkpoint, a
 // Linear+BN1d classifier trained with SGD on its features, top-1/top-5 every eval interval,
 // the best kept, logs and checkpoints under outputs/<name>/<prefix>linear_eval_teacher/.
-import { EventEmitter } from 'events';
 import * as fs from 'fs';
+import { StoppableRun } from './run';
 import * as path from 'path';
 import { FILES, RunState, atomicCopy, atomicWrite, encodeRunState, newestCheckpoint, readRunState, readSafetensorsHeader } from './checkpoint';
 import { DeviceSpec, checkDevices, describeDevices, parseDevices } from './devices';
@@ -121,27 +121,9 @@ export function pretrainedCheckpointPath(cfg: LinearEvalConfig, explicit?: strin
   return path.join(cfg.outputDir, cfg.pretrainName!, cfg.checkpoint);
 }
 
-export class LinearEvalRun extends EventEmitter {
-  private stopReason: string | undefined;
-  private readonly abortListener = () => {
-    const reason = this.options.signal?.reason;
-    this.stop(typeof reason === 'string' ? reason : 'aborted');
-  };
-
+export class LinearEvalRun extends StoppableRun {
   constructor(readonly options: LinearEvalOptions = {}) {
-    super();
-    if (options.signal) {
-      if (options.signal.aborted) this.abortListener();
-      else options.signal.addEventListener('abort', this.abortListener, { once: true });
-    }
-  }
-
-  stop(reason = 'stop requested'): void {
-    if (!this.stopReason) this.stopReason = reason;
-  }
-
-  get stopping(): boolean {
-    return this.stopReason !== undefined;
+    super(options.signal);
   }
 
   resolveConfig(): LinearEvalConfig {
@@ -152,7 +134,7 @@ export class LinearEvalRun extends EventEmitter {
     try {
       return await this.runInner();
     } finally {
-      this.options.signal?.removeEventListener('abort', this.abortListener);
+      this.detachSignal();
     }
   }
 

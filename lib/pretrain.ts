@@ -1,7 +1,7 @@
 // The pre-training run loop (spec §3, §5, §9): epochs of two-view batches, one native step per
 // iteration, per-iteration learning rate, logs, metrics, progress, checkpoints, exact resume.
-import { EventEmitter } from 'events';
 import * as fs from 'fs';
+import { StoppableRun } from './run';
 import * as path from 'path';
 import { FILES, RunState, atomicWrite, encodeRunState, newestCheckpoint, readRunState } from './checkpoint';
 import { DeviceSpec, checkDevices, describeDevices, parseDevices } from './devices';
@@ -100,29 +100,11 @@ export interface StartEvent {
 }
 
 /** Events: 'start' (StartEvent), 'iteration' (IterationEvent), 'epoch' (EpochEvent),
- *  'checkpoint' ({ path, reason }), 'log' (line: string), 'end' (PretrainResult). */
-export class PretrainRun extends EventEmitter {
-  private stopReason: string | undefined;
-  private readonly abortListener = () => {
-    const reason = this.options.signal?.reason;
-    this.stop(typeof reason === 'string' ? reason : 'aborted');
-  };
-
+ *  'checkpoint' ({ path, reason }), 'log' (line: string), 'evaluation' (EvaluationResult),
+ *  'end' (PretrainResult). */
+export class PretrainRun extends StoppableRun {
   constructor(readonly options: PretrainOptions = {}) {
-    super();
-    if (options.signal) {
-      if (options.signal.aborted) this.abortListener();
-      else options.signal.addEventListener('abort', this.abortListener, { once: true });
-    }
-  }
-
-  /** Ask the run to stop after the current iteration (a checkpoint is written). */
-  stop(reason = 'stop requested'): void {
-    if (!this.stopReason) this.stopReason = reason;
-  }
-
-  get stopping(): boolean {
-    return this.stopReason !== undefined;
+    super(options.signal);
   }
 
   /** The resolved experiment (with overrides), without running anything. */
@@ -134,7 +116,7 @@ export class PretrainRun extends EventEmitter {
     try {
       return await this.runInner();
     } finally {
-      this.options.signal?.removeEventListener('abort', this.abortListener);
+      this.detachSignal();
     }
   }
 
