@@ -35,35 +35,60 @@ struct Downsample {
   Tensor a, b, da, dx;
 };
 
+// What both block kinds share: their (conv, BN) units in PyTorch's order, and the shortcut.
+class BlockBase : public Block {
+ public:
+  void register_in(Registry& r) override {
+    for (auto [conv, bn] : units_) {
+      conv->register_in(r);
+      bn->register_in(r);
+    }
+  }
+  void init(uint64_t seed) override {
+    for (auto [conv, bn] : units_) init_conv_weight(conv->weight, seed);
+  }
+  std::vector<BatchNorm*> bns() override {
+    std::vector<BatchNorm*> v;
+    for (auto [conv, bn] : units_) v.push_back(bn);
+    return v;
+  }
+
+ protected:
+  // Call at the end of the derived constructor, after units_ holds the main path.
+  void add_shortcut(Backend& be, const std::string& p, int64_t cin, int64_t cout, int64_t stride) {
+    if (stride == 1 && cin == cout) return;
+    down_ = std::make_unique<Downsample>(be, p, cin, cout, stride);
+    units_.emplace_back(&down_->conv, &down_->bn);
+  }
+  const Tensor& shortcut_forward(Backend& be, const Tensor& x, int G, BnMode mode) {
+    if (!down_) return x;
+    down_->conv.forward(x, down_->a);
+    down_->bn.forward(be, down_->a, down_->b, G, mode, false);
+    return down_->b;
+  }
+  // g = ∂L/∂(main + shortcut); adds the shortcut's input gradient into dx.
+  void shortcut_backward(Backend& be, Tensor& g, Tensor& dx) {
+    if (!down_) return be.add_inplace(dx, g);
+    down_->bn.backward(be, down_->a, down_->b, g, down_->da);
+    down_->conv.backward(*x_, down_->da, &down_->dx);
+    be.add_inplace(dx, down_->dx);
+  }
+
+  std::vector<std::pair<Conv2d*, BatchNorm*>> units_;
+  std::unique_ptr<Downsample> down_;
+  const Tensor* x_ = nullptr;
+};
+
 // 3x3 → BN → ReLU → 3x3 → BN, + shortcut, ReLU.
-class BasicBlock final : public Block {
+class BasicBlock final : public BlockBase {
  public:
   BasicBlock(Backend& be, const std::string& p, int64_t cin, int64_t planes, int64_t stride)
       : conv1_(be, p + ".conv1.weight", cin, planes, 3, stride, 1),
         bn1_(p + ".bn1", planes),
         conv2_(be, p + ".conv2.weight", planes, planes, 3, 1, 1),
         bn2_(p + ".bn2", planes) {
-    if (stride != 1 || cin != planes) down_ = std::make_unique<Downsample>(be, p, cin, planes, stride);
-  }
-  void register_in(Registry& r) override {
-    conv1_.register_in(r);
-    bn1_.register_in(r);
-    conv2_.register_in(r);
-    bn2_.register_in(r);
-    if (down_) {
-      down_->conv.register_in(r);
-      down_->bn.register_in(r);
-    }
-  }
-  void init(uint64_t seed) override {
-    init_conv_weight(conv1_.weight, seed);
-    init_conv_weight(conv2_.weight, seed);
-    if (down_) init_conv_weight(down_->conv.weight, seed);
-  }
-  std::vector<BatchNorm*> bns() override {
-    std::vector<BatchNorm*> v{&bn1_, &bn2_};
-    if (down_) v.push_back(&down_->bn);
-    return v;
+    units_ = {{&conv1_, &bn1_}, {&conv2_, &bn2_}};
+    add_shortcut(be, p, cin, planes, stride);
   }
   void forward(Backend& be, const Tensor& x, int G, BnMode mode) override {
     x_ = &x;
@@ -71,13 +96,7 @@ class BasicBlock final : public Block {
     bn1_.forward(be, a1_, r1_, G, mode, true);
     conv2_.forward(r1_, a2_);
     bn2_.forward(be, a2_, b2_, G, mode, false);
-    const Tensor* id = &x;
-    if (down_) {
-      down_->conv.forward(x, down_->a);
-      down_->bn.forward(be, down_->a, down_->b, G, mode, false);
-      id = &down_->b;
-    }
-    be.add_relu(b2_, *id, out);
+    be.add_relu(b2_, shortcut_forward(be, x, G, mode), out);
   }
   void backward(Backend& be, Tensor& dout, Tensor& dx) override {
     be.relu_backward(out, dout);  // dout is now ∂L/∂(b2 + shortcut)
@@ -89,23 +108,15 @@ class BasicBlock final : public Block {
   }
 
  private:
-  void shortcut_backward(Backend& be, Tensor& g, Tensor& dx) {
-    if (!down_) return be.add_inplace(dx, g);
-    down_->bn.backward(be, down_->a, down_->b, g, down_->da);
-    down_->conv.backward(*x_, down_->da, &down_->dx);
-    be.add_inplace(dx, down_->dx);
-  }
   Conv2d conv1_;
   BatchNorm bn1_;
   Conv2d conv2_;
   BatchNorm bn2_;
-  std::unique_ptr<Downsample> down_;
-  const Tensor* x_ = nullptr;
   Tensor a1_, r1_, a2_, b2_, da2_, dr1_, da1_;
 };
 
 // 1x1 → BN → ReLU → 3x3 (stride) → BN → ReLU → 1x1 (4·planes) → BN, + shortcut, ReLU.
-class BottleneckBlock final : public Block {
+class BottleneckBlock final : public BlockBase {
  public:
   BottleneckBlock(Backend& be, const std::string& p, int64_t cin, int64_t planes, int64_t stride)
       : conv1_(be, p + ".conv1.weight", cin, planes, 1, 1, 0),
@@ -114,30 +125,8 @@ class BottleneckBlock final : public Block {
         bn2_(p + ".bn2", planes),
         conv3_(be, p + ".conv3.weight", planes, planes * 4, 1, 1, 0),
         bn3_(p + ".bn3", planes * 4) {
-    if (stride != 1 || cin != planes * 4) down_ = std::make_unique<Downsample>(be, p, cin, planes * 4, stride);
-  }
-  void register_in(Registry& r) override {
-    conv1_.register_in(r);
-    bn1_.register_in(r);
-    conv2_.register_in(r);
-    bn2_.register_in(r);
-    conv3_.register_in(r);
-    bn3_.register_in(r);
-    if (down_) {
-      down_->conv.register_in(r);
-      down_->bn.register_in(r);
-    }
-  }
-  void init(uint64_t seed) override {
-    init_conv_weight(conv1_.weight, seed);
-    init_conv_weight(conv2_.weight, seed);
-    init_conv_weight(conv3_.weight, seed);
-    if (down_) init_conv_weight(down_->conv.weight, seed);
-  }
-  std::vector<BatchNorm*> bns() override {
-    std::vector<BatchNorm*> v{&bn1_, &bn2_, &bn3_};
-    if (down_) v.push_back(&down_->bn);
-    return v;
+    units_ = {{&conv1_, &bn1_}, {&conv2_, &bn2_}, {&conv3_, &bn3_}};
+    add_shortcut(be, p, cin, planes * 4, stride);
   }
   void forward(Backend& be, const Tensor& x, int G, BnMode mode) override {
     x_ = &x;
@@ -147,13 +136,7 @@ class BottleneckBlock final : public Block {
     bn2_.forward(be, a2_, r2_, G, mode, true);
     conv3_.forward(r2_, a3_);
     bn3_.forward(be, a3_, b3_, G, mode, false);
-    const Tensor* id = &x;
-    if (down_) {
-      down_->conv.forward(x, down_->a);
-      down_->bn.forward(be, down_->a, down_->b, G, mode, false);
-      id = &down_->b;
-    }
-    be.add_relu(b3_, *id, out);
+    be.add_relu(b3_, shortcut_forward(be, x, G, mode), out);
   }
   void backward(Backend& be, Tensor& dout, Tensor& dx) override {
     be.relu_backward(out, dout);
@@ -163,10 +146,7 @@ class BottleneckBlock final : public Block {
     conv2_.backward(r1_, da2_, &dr1_);
     bn1_.backward(be, a1_, r1_, dr1_, da1_);
     conv1_.backward(*x_, da1_, &dx);
-    if (!down_) return be.add_inplace(dx, dout);
-    down_->bn.backward(be, down_->a, down_->b, dout, down_->da);
-    down_->conv.backward(*x_, down_->da, &down_->dx);
-    be.add_inplace(dx, down_->dx);
+    shortcut_backward(be, dout, dx);
   }
 
  private:
@@ -176,8 +156,6 @@ class BottleneckBlock final : public Block {
   BatchNorm bn2_;
   Conv2d conv3_;
   BatchNorm bn3_;
-  std::unique_ptr<Downsample> down_;
-  const Tensor* x_ = nullptr;
   Tensor a1_, r1_, a2_, r2_, a3_, b3_, da3_, dr2_, da2_, dr1_, da1_;
 };
 
