@@ -121,7 +121,7 @@ export function pretrainedCheckpointPath(cfg: LinearEvalConfig, explicit?: strin
   return path.join(cfg.outputDir, cfg.pretrainName!, cfg.checkpoint);
 }
 
-export class LinearEvalRun extends StoppableRun {
+export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
   constructor(readonly options: LinearEvalOptions = {}) {
     super(options.signal);
   }
@@ -130,15 +130,7 @@ export class LinearEvalRun extends StoppableRun {
     return resolveLinearEvalExperiment(this.options).config as LinearEvalConfig;
   }
 
-  async run(): Promise<LinearEvalResult> {
-    try {
-      return await this.runInner();
-    } finally {
-      this.detachSignal();
-    }
-  }
-
-  private async runInner(): Promise<LinearEvalResult> {
+  protected async runInner(): Promise<LinearEvalResult> {
     const o = this.options;
     const exp = resolveLinearEvalExperiment(o);
     const cfg = exp.config as LinearEvalConfig;

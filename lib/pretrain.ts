@@ -102,7 +102,7 @@ export interface StartEvent {
 /** Events: 'start' (StartEvent), 'iteration' (IterationEvent), 'epoch' (EpochEvent),
  *  'checkpoint' ({ path, reason }), 'log' (line: string), 'evaluation' (EvaluationResult),
  *  'end' (PretrainResult). */
-export class PretrainRun extends StoppableRun {
+export class PretrainRun extends StoppableRun<PretrainResult> {
   constructor(readonly options: PretrainOptions = {}) {
     super(options.signal);
   }
@@ -112,15 +112,7 @@ export class PretrainRun extends StoppableRun {
     return resolvePretrainExperiment(this.options).config as PretrainConfig;
   }
 
-  async run(): Promise<PretrainResult> {
-    try {
-      return await this.runInner();
-    } finally {
-      this.detachSignal();
-    }
-  }
-
-  private async runInner(): Promise<PretrainResult> {
+  protected async runInner(): Promise<PretrainResult> {
     const o = this.options;
     const exp = resolvePretrainExperiment(o);
     const cfg = exp.config as PretrainConfig;

@@ -1,8 +1,8 @@
-// What the pre-training and linear-evaluation runs share: stopping after the current iteration,
-// on request or when an AbortSignal fires.
+// What the pre-training and linear-evaluation runs share: run() around the loop, and stopping
+// after the current iteration on request or when an AbortSignal fires.
 import { EventEmitter } from 'events';
 
-export class StoppableRun extends EventEmitter {
+export abstract class StoppableRun<R> extends EventEmitter {
   protected stopReason: string | undefined;
   private readonly abortListener = () => {
     const reason = this.signal?.reason;
@@ -26,8 +26,14 @@ export class StoppableRun extends EventEmitter {
     return this.stopReason !== undefined;
   }
 
-  /** Stops listening to the signal (at the end of a run). */
-  protected detachSignal(): void {
-    this.signal?.removeEventListener('abort', this.abortListener);
+  /** Runs to the end (or until stopped); the signal is released either way. */
+  async run(): Promise<R> {
+    try {
+      return await this.runInner();
+    } finally {
+      this.signal?.removeEventListener('abort', this.abortListener);
+    }
   }
+
+  protected abstract runInner(): Promise<R>;
 }
