@@ -14,10 +14,11 @@ export function packageRoot(): string {
   }
 }
 
-/** The raw Node-API module. Typed wrappers live in engine.ts and data/. */
+/** The raw Node-API module. Typed wrappers live in engine.ts and data/.
+ *  M2T_ADDON=/path/to/m2t.node loads another build (benchmarks compare the portable and -march=native ones). */
 export function addon(): any {
   if (cached) return cached;
-  const file = path.join(packageRoot(), 'build', 'Release', 'm2t.node');
+  const file = process.env.M2T_ADDON || path.join(packageRoot(), 'build', 'Release', 'm2t.node');
   if (!fs.existsSync(file)) {
     throw new Error(`momentum2-teacher: native addon not built (${file} is missing); run \`npm run build:native\``);
   }

@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { errorMessage, isUserError } from '../errors';
 import { SCHEDULERS } from '../schedules';
+import { packageVersion } from '../version';
 
 export interface CommonFlags {
   exp_file?: string;
@@ -85,6 +86,7 @@ function referenceAlias(o: Option, display: string): Option {
 
 export function configureProgram(program: Command, tool: string): Command {
   program
+    .version(packageVersion(), '-V, --version', 'print the package version')
     .showHelpAfterError(`(run ${tool} --help for usage)`)
     .configureOutput({
       outputError: (str, write) => write(`${tool}: ${str}`),

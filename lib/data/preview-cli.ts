@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Dataset } from './datasets';
 import { writePreview } from './preview';
 import { byolView1, byolView2 } from './transforms';
+import { packageVersion } from '../version';
 
 function int(name: string, min: number) {
   return (v: string): number => {
@@ -26,6 +27,7 @@ export async function runPreviewCli(argv: string[]): Promise<number> {
     .option('--epoch <n>', 'epoch whose draws to show', int('--epoch', 0), 0)
     .option('--cell <px>', 'grid cell size (default: the view size, at least 96)', int('--cell', 8))
     .option('--no-cache', 'do not use or write the folder index cache')
+    .version(packageVersion(), '-V, --version', 'print the package version')
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });

@@ -1,5 +1,6 @@
 // Compiled with -ffp-contract=off (PIL's single-precision radius and weights must match).
 #include "blur.h"
+#include "core/cpu_dispatch.h"
 
 #include <algorithm>
 #include <cmath>
@@ -38,7 +39,7 @@ inline uint8_t box_out(uint32_t acc, uint32_t far, const BoxWeights& w) {
 }
 
 // Along the columns of an image of `rows` rows of `n` bytes: whole rows at a time (vectorises).
-void box_cols(const uint8_t* in, uint8_t* out, int n, int rows, const BoxWeights& w,
+M2T_CPU_CLONES void box_cols(const uint8_t* in, uint8_t* out, int n, int rows, const BoxWeights& w,
               std::vector<uint32_t>& acc_buf) {
   const int r = w.r, last = rows - 1;
   auto row = [&](int y) { return in + size_t(std::clamp(y, 0, last)) * n; };

@@ -1,6 +1,7 @@
 // Compiled with -ffp-contract=off: PIL's float expressions must not be fused into FMAs, or
 // truncation to 8 bits would differ by one level now and then.
 #include "color.h"
+#include "core/cpu_dispatch.h"
 
 #include <algorithm>
 #include <cmath>
@@ -20,7 +21,7 @@ void adjust_brightness(Image& im, float factor) {
   apply_lut(im, lut);
 }
 
-void adjust_contrast(Image& im, float factor) {
+M2T_CPU_CLONES void adjust_contrast(Image& im, float factor) {
   // ImageStat mean of the "L" image, then int(mean + 0.5).
   uint64_t sum = 0;
   const uint8_t* p = im.pixels.data();
@@ -34,7 +35,7 @@ void adjust_contrast(Image& im, float factor) {
   apply_lut(im, lut);
 }
 
-void adjust_saturation(Image& im, float factor) {
+M2T_CPU_CLONES void adjust_saturation(Image& im, float factor) {
   if (factor == 1.0f) return;
   uint8_t* p = im.pixels.data();
   const size_t n = size_t(im.width) * im.height;
@@ -156,7 +157,7 @@ inline void rgb_of(int h, int s, int v, int32_t& r, int32_t& g, int32_t& b) {
 
 }  // namespace
 
-void adjust_hue(Image& im, float hue) {
+M2T_CPU_CLONES void adjust_hue(Image& im, float hue) {
   // np.int32(hue·255) truncates toward zero; adding it as uint8 wraps around the hue circle.
   const int shift = static_cast<uint8_t>(static_cast<int32_t>(hue * 255.0));
   uint8_t* p = im.pixels.data();
@@ -185,7 +186,7 @@ void adjust_hue(Image& im, float hue) {
   }
 }
 
-void to_grayscale(Image& im) {
+M2T_CPU_CLONES void to_grayscale(Image& im) {
   uint8_t* p = im.pixels.data();
   const size_t n = size_t(im.width) * im.height;
   for (size_t i = 0; i < n; ++i, p += 3) p[0] = p[1] = p[2] = luma(p[0], p[1], p[2]);

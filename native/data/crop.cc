@@ -1,4 +1,5 @@
 #include "crop.h"
+#include "core/cpu_dispatch.h"
 
 #include <algorithm>
 #include <cstring>
@@ -67,7 +68,7 @@ void Resampler::compute(int in_size, float in0, float in1, int out_size, int fir
 namespace {
 
 // Horizontal pass: `rows` rows of `in`, output column x reads in[bounds[2x] - shift …] with taps k.
-void hpass(const ImageView& in, int rows, const std::vector<int>& bounds, const std::vector<int32_t>& kk,
+M2T_CPU_CLONES void hpass(const ImageView& in, int rows, const std::vector<int>& bounds, const std::vector<int32_t>& kk,
            int ks, int cols, int shift, uint8_t* out, size_t out_stride) {
   for (int r = 0; r < rows; ++r) {
     const uint8_t* row = in.row(r);
@@ -91,7 +92,7 @@ void hpass(const ImageView& in, int rows, const std::vector<int>& bounds, const 
 
 // Vertical pass: output row y accumulates rows in[bounds[2y] - shift …], `n3` bytes wide, whole
 // rows at a time (vectorises).
-void vpass(const ImageView& in, int rows, const std::vector<int>& bounds, const std::vector<int32_t>& kk,
+M2T_CPU_CLONES void vpass(const ImageView& in, int rows, const std::vector<int>& bounds, const std::vector<int32_t>& kk,
            int ks, size_t n3, int shift, uint8_t* out, size_t out_stride, std::vector<int32_t>& acc_buf) {
   acc_buf.resize(n3);
   int32_t* acc = acc_buf.data();
