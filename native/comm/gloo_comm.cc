@@ -1,5 +1,9 @@
 #include "comm/gloo_comm.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <gloo/allreduce.h>
 #include <gloo/barrier.h>
 #include <gloo/rendezvous/context.h>
@@ -29,6 +33,31 @@ class StoreAdapter final : public gloo::rendezvous::Store {
   TcpStore& s_;
 };
 
+// This machine's address on the route to the master: connect a UDP socket (no packet is sent) and
+// read its local end. On one machine that is the loopback address; across machines, the right interface.
+std::string local_address_towards(const std::string& host, int port) {
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
+    fail(ErrorKind::Error, "rendezvous: cannot resolve the master address ", host);
+  std::string out;
+  const int fd = ::socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    const void* a = ss.ss_family == AF_INET6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr)
+                                             : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&ss)->sin_addr);
+    if (::inet_ntop(ss.ss_family, a, buf, sizeof buf)) out = buf;
+  }
+  if (fd >= 0) ::close(fd);
+  ::freeaddrinfo(res);
+  if (out.empty()) fail(ErrorKind::Error, "rendezvous: no route from this machine to the master address ", host);
+  return out;
+}
+
 }  // namespace
 
 GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), world_size_(o.world_size) {
@@ -40,7 +69,7 @@ GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), world_size_(o.world_si
   TcpStore store(o.master_addr, o.master_port, o.timeout);
   StoreAdapter adapter(store);
   gloo::transport::tcp::attr attr;
-  attr.hostname = o.interface_host.empty() ? o.master_addr : o.interface_host;
+  attr.hostname = o.interface_host.empty() ? local_address_towards(o.master_addr, o.master_port) : o.interface_host;
   try {
     auto device = gloo::transport::tcp::CreateDevice(attr);
     auto ctx = std::make_shared<gloo::rendezvous::Context>(rank_, world_size_);

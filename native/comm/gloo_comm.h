@@ -22,7 +22,7 @@ struct GlooOptions {
   int world_size = 1;
   std::string master_addr = "127.0.0.1";  // where rank 0 serves the store
   int master_port = 29500;
-  std::string interface_host = "";  // this rank's address for Gloo's pairs ("" = the master address)
+  std::string interface_host = "";  // this rank's address for Gloo's pairs ("" = the one routing to the master)
   std::chrono::milliseconds timeout{60000};
 };
 
