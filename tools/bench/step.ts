@@ -58,27 +58,54 @@ function findTorchPython(): string | undefined {
   return undefined;
 }
 
-function torchRef(py: string, c: Config, threads: number, budget: number): number | undefined {
+/** Peak resident memory of this process so far (VmHWM), in MB. */
+function peakRssMB(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+interface Measured { ips: number; iters: number; perCpu: number; peakMB: number }
+
+// Each configuration runs in a child process of its own, so its peak memory is its own.
+function oursInChild(c: Config, threads: number, budget: number): Measured {
+  const r = spawnSync(process.execPath, [...process.execArgv, __filename, '--child', JSON.stringify(c),
+    '--threads', String(threads), '--budget', String(budget)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  try { return JSON.parse(line) as Measured; } catch { throw new Error(`benchmark child failed (${r.status}): ${r.stdout}`); }
+}
+
+function torchRef(py: string, c: Config, threads: number, budget: number): { ips: number; peakMB?: number } | undefined {
   const args = ['tools/bench/torch_step.py', '--arch', c.arch, '--size', String(c.size), '--batch', String(c.batch),
     '--threads', String(threads), '--budget', String(budget)];
   if (c.smallStem) args.push('--small-stem');
   const r = spawnSync(py, args, { encoding: 'utf8' });
   const line = r.stdout.trim().split('\n').pop();
-  try { return JSON.parse(line ?? '').images_per_s; } catch { return undefined; }
+  try {
+    const j = JSON.parse(line ?? '');
+    return { ips: j.images_per_s, peakMB: j.peak_rss_mb };
+  } catch { return undefined; }
 }
 
 async function main(): Promise<void> {
   const threads = Number(arg('threads', '2'));
   const budget = Number(arg('budget', '20'));
+  const child = arg('child', '');
+  if (child) {
+    const o = await ours(JSON.parse(child) as Config, threads, budget);
+    console.log(JSON.stringify({ ...o, peakMB: peakRssMB() }));
+    return;
+  }
   const py = process.argv.includes('--no-torch') ? undefined : findTorchPython();
-  console.log(`Momentum² Teacher step, CPU, ${threads} threads, ~${budget}s per measurement`);
+  console.log(`Momentum² Teacher step, CPU, ${threads} threads, ~${budget}s per measurement; peak = the process's peak RSS`);
   for (const c of CONFIGS) {
     const label = `${c.arch}${c.smallStem ? ' small-stem' : ''} ${c.size}px batch ${c.batch}`;
-    const o = await ours(c, threads, budget);
-    let line = `${label}: ours ${o.ips.toFixed(2)} img/s, ${o.perCpu.toFixed(2)} img/CPU-s (${o.iters} steps)`;
+    const o = oursInChild(c, threads, budget);
+    let line = `${label}: ours ${o.ips.toFixed(2)} img/s, ${o.perCpu.toFixed(2)} img/CPU-s (${o.iters} steps), peak ${o.peakMB.toFixed(0)} MB`;
     const t = py ? torchRef(py, c, threads, budget) : undefined;
-    if (t !== undefined) line += `, pytorch ${t.toFixed(2)} img/s, ratio ${(o.ips / t).toFixed(2)}x`;
-    else line += ', pytorch not installed';
+    if (t !== undefined) {
+      line += `; pytorch ${t.ips.toFixed(2)} img/s, ratio ${(o.ips / t.ips).toFixed(2)}x`;
+      if (t.peakMB !== undefined) line += `, peak ${t.peakMB.toFixed(0)} MB (ours/pytorch ${(o.peakMB / t.peakMB).toFixed(2)})`;
+    } else line += '; pytorch not installed';
     console.log(line);
   }
 }

@@ -16,6 +16,7 @@ By default the number of timed steps is chosen from the (last) warm-up step's ti
 """
 import argparse
 import json
+import resource
 import os
 import sys
 import time
@@ -90,6 +91,7 @@ def main():
         "iters": iters,
         "sec_per_step": round(elapsed / iters, 5),
         "torch": torch.__version__,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # Linux: kB
     }))
 
 
