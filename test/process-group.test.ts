@@ -2,10 +2,10 @@
 // that dies, or a rendezvous that cannot complete, ends every other rank with an error instead of a hang.
 import { spawn } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { addonBuilt, DIST, requireDist } from './helpers/dist';
+import { freePort } from './helpers/net';
 
 const maybe = addonBuilt() ? describe : describe.skip;
 
@@ -19,15 +19,6 @@ ProcessGroup.connect({ rank, worldSize: world, host: '127.0.0.1', port, timeoutM
   .then((r) => { console.log(JSON.stringify({ ok: r })); process.exit(0); },
         (e) => { console.log(JSON.stringify({ error: e.message, name: e.name })); process.exit(1); });
 `;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 interface RankResult { code: number | null; signal: NodeJS.Signals | null; out: any; ms: number; }
 

@@ -1,0 +1,91 @@
+// Starts this machine's workers of a multi-process run and watches them: one child process per local
+// device, each with the torchrun variables of its rank (context.ts: workerEnv), so a worker resolves its
+// context the same way whether we, torchrun or srun started it. When one worker fails (non-zero exit or
+// a signal), the others are stopped — SIGTERM, then SIGKILL after a grace period — and the result names
+// the rank that failed first. SIGINT/SIGTERM to the launcher are passed on to every worker.
+import { spawn, type ChildProcess } from 'child_process';
+import { workerEnv, type Role } from './context';
+
+export interface LaunchOptions {
+  /** The worker command: executable and arguments (e.g. process.execPath and the CLI's argv). */
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Extra per-worker variables (e.g. CUDA device selection). */
+  perWorkerEnv?: (localRank: number) => Record<string, string>;
+  /** After the first failure, how long the others get to exit after SIGTERM before SIGKILL (default 10 s). */
+  graceMs?: number;
+  /** Where worker output goes: 'inherit' (default) or 'pipe' (tests read it from `outputs`). */
+  stdio?: 'inherit' | 'pipe';
+}
+
+export interface WorkerExit { rank: number; localRank: number; code: number | null; signal: NodeJS.Signals | null; }
+
+export interface LaunchResult {
+  /** 0 when every worker exited 0; else the first failing worker's exit code (1 for a signal). */
+  exitCode: number;
+  /** The first worker that failed, if any; the others were stopped because of it. */
+  firstFailure?: WorkerExit;
+  exits: WorkerExit[];
+  outputs: string[];
+  message?: string;
+}
+
+export function launchWorkers(role: Extract<Role, { kind: 'launcher' }>, o: LaunchOptions): Promise<LaunchResult> {
+  const grace = o.graceMs ?? 10000;
+  const children: ChildProcess[] = [];
+  const exits: (WorkerExit | undefined)[] = new Array(role.localWorkers).fill(undefined);
+  const outputs: string[] = new Array(role.localWorkers).fill('');
+  let firstFailure: WorkerExit | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+
+  const stopOthers = () => {
+    for (const [i, c] of children.entries()) if (!exits[i]) c.kill('SIGTERM');
+    killTimer ??= setTimeout(() => {
+      for (const [i, c] of children.entries()) if (!exits[i]) c.kill('SIGKILL');
+    }, grace);
+  };
+  const forward = (sig: NodeJS.Signals) => () => {
+    for (const [i, c] of children.entries()) if (!exits[i]) c.kill(sig);
+  };
+  const onInt = forward('SIGINT'), onTerm = forward('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+
+  return new Promise<LaunchResult>((resolve) => {
+    let left = role.localWorkers;
+    for (let local = 0; local < role.localWorkers; local++) {
+      const env = { ...(o.env ?? process.env), ...workerEnv(role, local), ...(o.perWorkerEnv?.(local) ?? {}) };
+      const child = spawn(o.command, o.args, { env, stdio: o.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+      child.stdout?.on('data', (d) => { outputs[local] += d; });
+      child.stderr?.on('data', (d) => { outputs[local] += d; });
+      children.push(child);
+      const rank = role.machine * role.localWorkers + local;
+      const done = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (exits[local]) return;
+        const e: WorkerExit = { rank, localRank: local, code, signal };
+        exits[local] = e;
+        if ((code !== 0 || signal) && !firstFailure) {
+          firstFailure = e;
+          stopOthers();
+        }
+        if (--left === 0) {
+          if (killTimer) clearTimeout(killTimer);
+          process.off('SIGINT', onInt);
+          process.off('SIGTERM', onTerm);
+          const f = firstFailure;
+          resolve({
+            exitCode: f ? (f.code && f.code !== 0 ? f.code : 1) : 0,
+            firstFailure: f,
+            exits: exits as WorkerExit[],
+            outputs,
+            message: f ? `rank ${f.rank} (local ${f.localRank}) ${f.signal ? `was killed by ${f.signal}` : `exited with code ${f.code}`}; ` +
+              `stopped the other ${role.localWorkers - 1} local worker(s)` : undefined,
+          });
+        }
+      };
+      child.on('exit', done);
+      child.on('error', () => done(127, null));
+    }
+  });
+}
