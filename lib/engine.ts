@@ -1,6 +1,7 @@
 // Typed front of the native engine: the Momentum² Teacher training step and the linear probe.
 // Every call that computes runs off the JS thread and returns a Promise.
 import { addon } from './native';
+import type { ProcessGroup } from './distributed/process-group';
 
 export type Arch = 'resnet18' | 'resnet34' | 'resnet50' | 'resnet101' | 'resnet152';
 
@@ -38,6 +39,9 @@ export interface M2TConfig extends EncoderConfig {
   optimizer?: OptimizerConfig;
   /** Reproduce quirk 1 (extra n/(n−1) on the momentum-BN variance). Default true. */
   bnDoubleUnbias?: boolean;
+  /** Data-parallel training: step() averages the student's gradients over this group's processes
+   *  (BN and momentum-BN statistics stay per process, as in the reference). */
+  processGroup?: ProcessGroup;
 }
 
 /** A batch of images, NHWC float32 (already normalised). shape = [n, h, w, 3]. */
@@ -82,7 +86,8 @@ interface NativeM2T {
 export class Momentum2Teacher {
   private readonly native: NativeM2T;
   constructor(readonly config: M2TConfig) {
-    this.native = new (addon().Momentum2Teacher)(config);
+    const { processGroup, ...rest } = config;
+    this.native = new (addon().Momentum2Teacher)(processGroup ? { ...rest, processGroup: processGroup.handle } : rest);
   }
   /** One whole iteration of spec §3 at learning rate `lr`. */
   step(view1: ImageBatch, view2: ImageBatch, lr: number): Promise<StepResult> {

@@ -39,6 +39,9 @@ export class ProcessGroup {
     return ProcessGroup.connect({ rank: c.rank, worldSize: c.worldSize, host: c.master.host, port: c.master.port, timeoutMs });
   }
 
+  /** The native object (what a model's `processGroup` option passes to the engine). */
+  get handle(): unknown { return this.native; }
+
   get rank(): number { return this.native.rank; }
   get worldSize(): number { return this.native.worldSize; }
 

@@ -4,6 +4,8 @@
 // collected under it.
 #include <memory>
 
+#include "binding/comm.h"
+
 #include "binding/addon.h"
 #include "binding/convert.h"
 #include "comm/gloo_comm.h"
@@ -11,6 +13,9 @@
 namespace m2t::binding {
 
 namespace {
+
+// Marks ProcessGroup objects, so a model's `processGroup` option can be checked before it is unwrapped.
+constexpr napi_type_tag kProcessGroupTag = {0x6d3274cf1b0a4e51ULL, 0x9c1e8f2d7a6b5c43ULL};
 
 class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
  public:
@@ -35,7 +40,10 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
     opts_.master_port = int(f.integer("port", 29500, 1, 65535));
     opts_.interface_host = f.string("localHost", "");
     opts_.timeout = std::chrono::milliseconds(f.integer("timeoutMs", 60000, 1, int64_t(24) * 3600 * 1000));
+    napi_type_tag_object(env, info.This(), &kProcessGroupTag);
   }
+
+  std::shared_ptr<GlooComm> comm() const { return comm_; }
 
  private:
   // Marks the object busy and pins it (and `extra`, if given) until the call settles.
@@ -103,6 +111,15 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
 };
 
 }  // namespace
+
+std::shared_ptr<Comm> process_group_comm(Napi::Env env, Napi::Value v, const char* name) {
+  bool tagged = false;
+  if (v.IsObject()) napi_check_object_type_tag(env, v, &kProcessGroupTag, &tagged);
+  if (!tagged) throw Napi::TypeError::New(env, std::string(name) + " must be a ProcessGroup");
+  auto comm = ProcessGroupWrap::Unwrap(v.As<Napi::Object>())->comm();
+  if (!comm) throw Napi::Error::New(env, std::string(name) + ": the ProcessGroup is not connected (await its connect() first)");
+  return comm;
+}
 
 void InitComm(Napi::Env env, Napi::Object exports) { exports.Set("ProcessGroup", ProcessGroupWrap::Define(env)); }
 

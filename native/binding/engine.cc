@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "binding/addon.h"
+#include "binding/comm.h"
 #include "binding/convert.h"
 #include "models/m2t.h"
 #include "models/probe.h"
@@ -120,7 +121,7 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
     Napi::Env env = info.Env();
     Fields f(env, info[0], "Momentum2Teacher config");
     f.only({"arch", "width", "smallStem", "threads", "seed", "hiddenDim", "outDim", "totalIterations", "tauBase",
-            "optimizer", "bnDoubleUnbias"});
+            "optimizer", "bnDoubleUnbias", "processGroup"});
     M2TConfig c;
     c.encoder = read_encoder(env, f);
     c.hidden_dim = f.integer("hiddenDim", 4096, 1, 1 << 20);
@@ -132,7 +133,9 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
     c.bn_double_unbias = f.boolean("bnDoubleUnbias", true);
     c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
     c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
-    model_ = guarded(env, [&] { return std::make_shared<Momentum2Teacher>(cpu_backend(), c); });
+    // Data-parallel: gradients are averaged over the group's processes inside step().
+    if (f.has("processGroup")) comm_ = process_group_comm(env, info[0].As<Napi::Object>().Get("processGroup"), "processGroup");
+    model_ = guarded(env, [&] { return std::make_shared<Momentum2Teacher>(cpu_backend(), c, comm_.get()); });
   }
 
   static constexpr const char* kName = "Momentum2Teacher";
@@ -149,9 +152,10 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
     const double lr = finite_number(env, info[4], "lr", 0, 1e6);
     busy_.enter(env, kName);
     auto model = model_;
+    auto comm = comm_;  // the model's communicator outlives the step
     auto res = std::make_shared<StepResult>();
     return run_async(
-        env, [=] { *res = model->step(*v1, *v2, lr); },
+        env, [=] { *res = model->step(*v1, *v2, lr); (void)comm; },
         [res](Napi::Env e) {
           Napi::Object o = Napi::Object::New(e);
           o.Set("loss", res->loss);
@@ -169,6 +173,8 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
     return Napi::Number::New(info.Env(), model_->tau_at(model_->iteration()));
   }
   Napi::Value Alpha(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), model_->alpha()); }
+
+  std::shared_ptr<Comm> comm_;
 };
 
 class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {

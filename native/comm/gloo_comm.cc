@@ -95,6 +95,7 @@ GlooComm::~GlooComm() = default;
 
 void GlooComm::allreduce_sum(float* x, size_t n) {
   if (world_size_ == 1 || n == 0) return;
+  std::lock_guard<std::mutex> lock(mu_);
   try {
     gloo::AllreduceOptions opts(context_);
     opts.setInput(x, n);
@@ -110,6 +111,7 @@ void GlooComm::allreduce_sum(float* x, size_t n) {
 
 void GlooComm::barrier() {
   if (world_size_ == 1) return;
+  std::lock_guard<std::mutex> lock(mu_);
   try {
     gloo::BarrierOptions opts(context_);
     opts.setTag(tag_++);

@@ -5,6 +5,7 @@
 #pragma once
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "comm/comm.h"
@@ -40,6 +41,7 @@ class GlooComm final : public Comm {
   std::unique_ptr<TcpStoreServer> server_;  // rank 0 only
   std::shared_ptr<gloo::Context> context_;
   uint32_t tag_ = 0;
+  std::mutex mu_;  // one collective at a time (a model's step and JS calls may share the group)
 };
 
 }  // namespace m2t
