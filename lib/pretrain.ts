@@ -13,6 +13,7 @@ import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment
 import { DataProvider, EpochSource, PretrainBatch, badDataLine, checkDataset, dataProvider } from './pipeline';
 import { Schedule, makeSchedule } from './schedules';
 import { EvaluationResult, evaluateFeatures, formatEvaluation } from './evaluate';
+import type { ProcessGroup } from './distributed/process-group';
 
 /** What the loop needs from a model (Momentum2Teacher implements it). */
 export interface PretrainModel {
@@ -43,6 +44,10 @@ export interface PretrainOptions extends ExperimentOverrides {
   createModel?: (config: M2TConfig) => PretrainModel;
   /** Log the model configuration and more. */
   verbose?: boolean;
+  /** Data-parallel: this process's group (mt-train's workers pass it). Each rank trains on its shard with
+   *  batch / world size images per step; gradients are averaged; rank 0 alone writes the logs, metrics and
+   *  the run's checkpoints (the others keep their own BN statistics under ranks/rank<r>/ for exact resume). */
+  processGroup?: ProcessGroup;
 }
 
 export interface IterationEvent {
@@ -118,6 +123,15 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
     const cfg = exp.config as PretrainConfig;
     const devices = checkDevices(typeof o.devices === 'string' ? parseDevices(o.devices) : (o.devices ?? { kind: 'cpu' }), 'training');
     const outDir = path.join(cfg.outputDir, cfg.name!);
+    const pg = o.processGroup;
+    const rank = pg?.rank ?? 0, world = pg?.worldSize ?? 1;
+    const lead = rank === 0;
+    if (cfg.batchSize % world !== 0) {
+      throw new UserError(`the batch size ${cfg.batchSize} (-b) is not divisible by the ${world} processes of this run`);
+    }
+    const localBatch = cfg.batchSize / world;
+    // Rank 0 writes the run's files; rank r > 0 keeps its own checkpoints (its BN statistics) under ranks/rank<r>/.
+    const ckptDir = lead ? outDir : path.join(outDir, 'ranks', `rank${rank}`);
 
     // ---- resume: find and check the checkpoint before touching anything -------------------------
     let resumeFile: string | undefined;
@@ -138,6 +152,19 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
         ({ file: resumeFile, state: resumeState } = found);
       }
       checkResumable(resumeState, cfg, resumeFile);
+      const wrote = Number((resumeState.extra as { worldSize?: unknown } | undefined)?.worldSize ?? 1);
+      if (wrote !== world) {
+        throw new UserError(
+          `cannot resume from ${displayPath(resumeFile!)}: it was written by a run of ${wrote} process(es), this one has ${world}; ` +
+            `resume with the same number of processes (-d / --nproc)`,
+        );
+      }
+      if (!lead) {
+        const own = path.join(ckptDir, path.basename(resumeFile!));
+        if (!fs.existsSync(own)) throw new UserError(`cannot resume rank ${rank}: its checkpoint ${displayPath(own)} is missing`);
+        resumeFile = own;
+        resumeState = readRunState(own);
+      }
     }
 
     checkDataset(cfg.data.train, 'train', '--data-root');
@@ -153,11 +180,11 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
         dataset: cfg.data.train,
         augmentation: cfg.data.augmentation,
         imageSize: cfg.data.imageSize,
-        batchSize: cfg.batchSize,
+        batchSize: localBatch,
         workers: cfg.data.workers,
         seed: cfg.seed,
-        rank: 0,
-        worldSize: 1,
+        rank,
+        worldSize: world,
         state: resumeState?.data,
         onBadData: (r) => logger?.warn(badDataLine(r)),
       });
@@ -200,7 +227,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
         optimizer: { ...cfg.optimizer },
         bnDoubleUnbias: cfg.bnDoubleUnbias,
       };
-      const model = o.createModel ? o.createModel(modelConfig) : await nativeModel(modelConfig);
+      const model = o.createModel ? o.createModel(modelConfig) : await nativeModel({ ...modelConfig, processGroup: pg });
 
       let epoch = 0;
       let batch = 0;
@@ -219,10 +246,10 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
         lr = resumeState.lr;
       }
 
-      const prev = !resumeFile && fs.existsSync(outDir) ? newestCheckpointQuiet(outDir) : undefined;
-      fs.mkdirSync(outDir, { recursive: true });
-      const log = (logger = new RunLogger(path.join(outDir, FILES.trainLog)));
-      const rep = (reporter = consoleReporter('train', o.console ?? 'silent'));
+      const prev = lead && !resumeFile && fs.existsSync(outDir) ? newestCheckpointQuiet(outDir) : undefined;
+      fs.mkdirSync(ckptDir, { recursive: true });
+      const log = (logger = new RunLogger(lead ? path.join(outDir, FILES.trainLog) : undefined));
+      const rep = (reporter = consoleReporter('train', lead ? (o.console ?? 'silent') : 'silent'));
       log.addSink((line, level) => {
         if (level === 'ERROR') return; // the caller reports errors; the log file keeps them
         rep.line(line);
@@ -235,15 +262,16 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
         );
       }
       log.info(`${exp.sources.length ? `experiment ${displayPath(exp.sources[exp.sources.length - 1])}` : 'experiment'}: ${cfg.name}`);
-      log.info(`devices: ${describeDevices(devices)}${o.distUrl ? `, dist-url ${o.distUrl} (unused: single process)` : ''}`);
+      log.info(`devices: ${describeDevices(devices)}${world > 1 ? `, ${world} processes (${localBatch} images each per step)` : ''}` +
+        `${o.distUrl ? `, dist-url ${o.distUrl}${world > 1 ? '' : ' (unused: single process)'}` : ''}`);
       log.info(`resolved experiment:\n${formatConfig(cfg)}`);
-      atomicWrite(path.join(outDir, FILES.config), JSON.stringify(cfg, null, 2) + '\n');
+      if (lead) atomicWrite(path.join(outDir, FILES.config), JSON.stringify(cfg, null, 2) + '\n');
 
       if (o.verbose) log.info(`model: ${JSON.stringify(modelConfig)}`);
       if (resumeFile) log.info(`resumed from ${displayPath(resumeFile)}: epoch ${epoch + 1}, iteration ${model.iteration}/${K}, lr ${lr}`);
 
       const startIteration = model.iteration;
-      metrics = new MetricsWriter(path.join(outDir, FILES.metrics), startIteration);
+      metrics = lead ? new MetricsWriter(path.join(outDir, FILES.metrics), startIteration) : undefined;
 
       const saveState = (reason: RunState['reason'], e: number, b: number, loss: number | undefined): RunState => ({
         kind: 'pretrain',
@@ -259,6 +287,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
         config: cfg,
         loss,
         reason,
+        extra: world > 1 ? { worldSize: world, rank } : undefined,
       });
 
       this.emit('start', {
@@ -283,7 +312,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
 
       const finishInterrupted = async (e: number, b: number, saved?: string) => {
         // At an epoch boundary the epoch checkpoint just written is the one to resume from.
-        const file = saved ?? path.join(outDir, FILES.interrupted);
+        const file = saved ?? path.join(ckptDir, FILES.interrupted);
         if (!saved) {
           await model.save(file, encodeRunState(saveState('interrupt', e, b, lastLoss)));
           this.emit('checkpoint', { path: file, reason: 'interrupt' });
@@ -314,6 +343,16 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
           } finally {
             views.release?.();
           }
+          // Several processes: the logged loss is the mean over ranks, and a stop asked of any rank (Ctrl-C,
+          // SIGTERM) stops every rank after this same iteration — one all-reduce of two numbers per step.
+          let stopAsked = this.stopping;
+          if (pg && world > 1) {
+            const sync = new Float32Array([res.loss, stopAsked ? 1 : 0]);
+            await pg.allreduceSum(sync);
+            res = { ...res, loss: sync[0] / world };
+            stopAsked = sync[1] > 0;
+            if (stopAsked && !this.stopping) this.stopReason = 'another rank stopped';
+          }
           const t1 = performance.now();
           const stepTime = (t1 - t0) / 1000;
           const it = model.iteration;
@@ -321,7 +360,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
           b++;
           lastLoss = res.loss;
           iterTime.add(dataTime + stepTime);
-          const n = views.view1.shape[0];
+          const n = views.view1.shape[0] * world;
           const ips = iterTime.mean > 0 ? n / iterTime.mean : 0;
           const eta = (K - it) * iterTime.mean;
           const ev: IterationEvent = {
@@ -341,7 +380,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
             stepTime,
             etaSeconds: eta,
           };
-          metrics.write({
+          metrics?.write({
             iteration: it,
             epoch: epoch + 1,
             batch: b,
@@ -362,18 +401,20 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
             );
           }
           if (!Number.isFinite(res.loss)) {
-            metrics.flush();
+            metrics?.flush();
             throw new UserError(`the loss is ${res.loss} at iteration ${it} (lr ${stepLr}); training diverged`);
           }
           // A stop during the very last iteration just lets the run finish normally.
-          if ((this.stopping || (o.stopAtIteration !== undefined && it >= o.stopAtIteration)) && it < K) {
-            if (!this.stopping) this.stopReason = `stopAtIteration ${o.stopAtIteration}`;
-            metrics.flush();
+          // One process: a stop asked by an 'iteration' handler above counts at once; several: at the next sync.
+          if (world === 1) stopAsked = this.stopping;
+          if ((stopAsked || (o.stopAtIteration !== undefined && it >= o.stopAtIteration)) && it < K) {
+            if (!stopAsked) this.stopReason = `stopAtIteration ${o.stopAtIteration}`;
+            metrics?.flush();
             let saved: string | undefined;
             if (b >= ipe) {
               // The epoch is complete anyway: its checkpoint is the interruption's.
-              await this.endEpoch(log, model, outDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
-              saved = path.join(outDir, FILES.lastEpoch);
+              await this.endEpoch(log, model, ckptDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
+              saved = path.join(ckptDir, FILES.lastEpoch);
               epochsCompleted = epoch + 1;
             }
             await finishInterrupted(epoch, b, saved);
@@ -383,18 +424,18 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
           tWait = performance.now();
         }
         if (b < ipe) throw new Error(`data source ended epoch ${epoch + 1} after ${b} of ${ipe} batches`);
-        metrics.flush();
-        await this.endEpoch(log, model, outDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
-        lastCheckpoint = path.join(outDir, FILES.lastEpoch);
+        metrics?.flush();
+        await this.endEpoch(log, model, ckptDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
+        lastCheckpoint = path.join(ckptDir, FILES.lastEpoch);
         epochsCompleted = epoch + 1;
       }
       if (!interrupted) {
-        const stale = path.join(outDir, FILES.interrupted);
+        const stale = path.join(ckptDir, FILES.interrupted);
         if (fs.existsSync(stale)) fs.rmSync(stale);
         log.info(`Pre-training of experiment: ${cfg.name} is done (${model.iteration} iterations); checkpoint ${displayPath(lastCheckpoint ?? '')}`);
       }
       let evaluation: EvaluationResult | undefined;
-      if (!interrupted && cfg.evaluation && lastCheckpoint) {
+      if (lead && !interrupted && cfg.evaluation && lastCheckpoint) {
         rep.stop();
         log.info(`Evaluating the teacher encoder on frozen features (${describeDataset(cfg.evaluation.test)})...`);
         evaluation = await evaluateFeatures(lastCheckpoint, cfg, provider);

@@ -1,7 +1,17 @@
 // mt-train: Momentum² Teacher pre-training (the reference's tools/train.py).
 import { Command } from 'commander';
+import * as os from 'os';
+import { parseDevices } from '../devices';
+import { resolveRole } from '../distributed/context';
+import { launchWorkers, watchLauncher } from '../distributed/launch';
+import type { ProcessGroup } from '../distributed/process-group';
+import { UserError } from '../errors';
 import { PretrainOptions, PretrainRun } from '../pretrain';
-import { CommonFlags, addCommonFlags, configureProgram, exitCodeForSignal, handleSignals, parseFlags, quietEpipe, reportError, resumeCommand } from './common';
+import { CommonFlags, addCommonFlags, configureProgram, exitCodeForSignal, handleSignals, parseFlags, positiveInt, quietEpipe, reportError, resumeCommand } from './common';
+
+interface TrainFlags extends CommonFlags {
+  nproc?: number;
+}
 
 const TOOL = 'mt-train';
 
@@ -20,11 +30,16 @@ export function trainProgram(): Command {
     resumeHelp: 'continue from the newest checkpoint of outputs/<experiment-name>/ (or the given file), exactly where it stopped; without -f the experiment comes from the checkpoint',
     dataRootHelp: "training image folder (one sub-folder per class); replaces the experiment's data.train",
   });
+  program.option('--nproc <n>', 'with -d cpu: data-parallel CPU processes on this machine (Gloo over TCP); the batch is split between them', positiveInt('--nproc'));
   program.addHelpText(
     'after',
     '\nExamples:\n' +
       '  npx mt-train -f exps/arxiv/exp_8_v100/momentum2_teacher_100e_exp.ts -b 1024 -d cpu --experiment-name my_run\n' +
-      '  npx mt-train -f exps/arxiv/exp_8_v100/momentum2_teacher_100e_exp.ts --experiment-name my_run --resume\n',
+      '  npx mt-train -f exps/arxiv/exp_8_v100/momentum2_teacher_100e_exp.ts --experiment-name my_run --resume\n' +
+      '  npx mt-train -f exps/quickstart.ts -d cpu --nproc 2        # two processes on this machine\n' +
+      '\nSeveral machines: the same command on each, with MACHINE=<index> MACHINE_TOTAL=<count> and\n' +
+      '--dist-url tcp://<machine 0>:<port>; or start one process per rank with torchrun / srun (RANK,\n' +
+      'WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT or SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID).\n',
   );
   return configureProgram(program, TOOL);
 }
@@ -49,19 +64,44 @@ export function trainOptions(f: CommonFlags): PretrainOptions {
 /** Runs mt-train with `argv` (without node and script); resolves to the exit code. */
 export async function runTrainCli(argv: string[]): Promise<number> {
   quietEpipe();
-  const parsed = parseFlags<CommonFlags>(trainProgram(), argv);
+  const parsed = parseFlags<TrainFlags>(trainProgram(), argv);
   if ('exit' in parsed) return parsed.exit;
   const f = parsed.flags;
   const controller = new AbortController();
-  const run = new PretrainRun({ ...trainOptions(f), signal: controller.signal });
   if (f.dryRun) {
     try {
-      process.stdout.write(JSON.stringify(run.resolveConfig(), null, 2) + '\n');
+      process.stdout.write(JSON.stringify(new PretrainRun(trainOptions(f)).resolveConfig(), null, 2) + '\n');
       return 0;
     } catch (e) {
       return reportError(TOOL, e, !!f.verbose);
     }
   }
+  // Several processes: this invocation either launches this machine's workers or is one of them.
+  let processGroup: ProcessGroup | undefined;
+  let stopWatching = () => {};
+  try {
+    const spec = parseDevices(f.devices);
+    if (spec.kind === 'cuda' && f.nproc !== undefined) throw new UserError('--nproc is for -d cpu; with GPUs the -d list sets the processes');
+    const role = resolveRole({ localDevices: spec.kind === 'cpu' ? (f.nproc ?? 1) : spec.ids.length, distUrl: f.distUrl });
+    if (role.kind === 'launcher') {
+      new PretrainRun(trainOptions(f)).resolveConfig(); // a bad experiment fails here, once, not in every worker
+      const threads = String(Math.max(1, Math.floor(os.availableParallelism() / role.localWorkers)));
+      const r = await launchWorkers(role, {
+        command: process.execPath, args: [...process.execArgv, process.argv[1], ...argv],
+        perWorkerEnv: (): Record<string, string> => (process.env.OMP_NUM_THREADS ? {} : { OMP_NUM_THREADS: threads }),
+      });
+      if (r.message) process.stderr.write(`${TOOL}: ${r.message}\n`);
+      return r.exitCode;
+    }
+    if (role.context.worldSize > 1) {
+      const { ProcessGroup } = await import('../distributed/process-group');
+      processGroup = await ProcessGroup.fromContext(role.context);
+      stopWatching = watchLauncher(() => controller.abort('SIGTERM'));
+    }
+  } catch (e) {
+    return reportError(TOOL, e, !!f.verbose);
+  }
+  const run = new PretrainRun({ ...trainOptions(f), signal: controller.signal, processGroup });
   const signals = handleSignals(TOOL, (sig) => controller.abort(sig));
   try {
     const result = await run.run();
@@ -77,5 +117,6 @@ export async function runTrainCli(argv: string[]): Promise<number> {
     return reportError(TOOL, e, !!f.verbose);
   } finally {
     signals.dispose();
+    stopWatching();
   }
 }

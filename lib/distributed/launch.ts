@@ -2,7 +2,9 @@
 // device, each with the torchrun variables of its rank (context.ts: workerEnv), so a worker resolves its
 // context the same way whether we, torchrun or srun started it. When one worker fails (non-zero exit or
 // a signal), the others are stopped — SIGTERM, then SIGKILL after a grace period — and the result names
-// the rank that failed first. SIGINT/SIGTERM to the launcher are passed on to every worker.
+// the rank that failed first. Workers run in process groups of their own, so a terminal's Ctrl-C reaches
+// the launcher alone, which passes SIGINT/SIGTERM on to every worker exactly once; a worker whose
+// launcher is gone (M2T_LAUNCHER_PID no longer its parent) stops by itself (watchLauncher).
 import { spawn, type ChildProcess } from 'child_process';
 import { workerEnv, type Role } from './context';
 
@@ -55,8 +57,9 @@ export function launchWorkers(role: Extract<Role, { kind: 'launcher' }>, o: Laun
   return new Promise<LaunchResult>((resolve) => {
     let left = role.localWorkers;
     for (let local = 0; local < role.localWorkers; local++) {
-      const env = { ...(o.env ?? process.env), ...workerEnv(role, local), ...(o.perWorkerEnv?.(local) ?? {}) };
-      const child = spawn(o.command, o.args, { env, stdio: o.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+      const env = { ...(o.env ?? process.env), ...workerEnv(role, local), ...(o.perWorkerEnv?.(local) ?? {}),
+        M2T_LAUNCHER_PID: String(process.pid) };
+      const child = spawn(o.command, o.args, { env, detached: true, stdio: o.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
       child.stdout?.on('data', (d) => { outputs[local] += d; });
       child.stderr?.on('data', (d) => { outputs[local] += d; });
       children.push(child);
@@ -88,4 +91,18 @@ export function launchWorkers(role: Extract<Role, { kind: 'launcher' }>, o: Laun
       child.on('error', () => done(127, null));
     }
   });
+}
+
+/** In a worker: calls `onOrphaned` once if the launcher that started it dies (checked every `everyMs`). */
+export function watchLauncher(onOrphaned: () => void, everyMs = 1000): () => void {
+  const launcher = Number(process.env.M2T_LAUNCHER_PID);
+  if (!launcher) return () => {};
+  const t = setInterval(() => {
+    if (process.ppid !== launcher) {
+      clearInterval(t);
+      onOrphaned();
+    }
+  }, everyMs);
+  t.unref();
+  return () => clearInterval(t);
 }
