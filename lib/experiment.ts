@@ -169,9 +169,14 @@ const FeatureEvaluationSchema = z
     resizeSize: posInt,
     /** Epochs of multinomial logistic regression on the standardised features. */
     linearEpochs: posInt,
-    /** k of the cosine kNN classifier; 0 skips it. */
+    /** k of the cosine kNN classifier (votes weigh exp(similarity / knnTemperature)); 0 skips it. */
     knnK: z.number().int().nonnegative(),
-    /** kNN memory: the first n training images; 0 = all. */
+    /** Temperature of the kNN vote weights (InstDisc / solo-learn: 0.07). */
+    knnTemperature: z.number().positive().default(0.07),
+    /** Memory bound of the kNN search: similarities are computed in tiles of at most this many MiB. */
+    knnBlockMiB: z.number().positive().default(32),
+    /** kNN memory: at most this many training features, a class-stratified random choice drawn
+     *  with the experiment's seed (equal share per class where it has enough); 0 = all. */
     knnTrainLimit: z.number().int().nonnegative(),
     /** Also score the same encoder at its random initialisation (same seed) and report the gain. */
     compareRandomInit: z.boolean(),
