@@ -53,26 +53,26 @@ export async function extractFeatures(probe: LinearProbe, provider: DataProvider
     worldSize: 1,
   });
   try {
-    const chunks: Float32Array[] = [];
-    const labels: number[] = [];
-    let d = 0;
+    // One array of source.size rows, filled batch by batch (no second copy: 10.5 GB at ImageNet size).
+    let x = new Float32Array(0);
+    const y = new Int32Array(source.size);
+    let n = 0, d = 0;
     for await (const b of source.batches(0)) {
       try {
         const f = await probe.features(b.images);
-        d = f.length / b.labels.length;
-        chunks.push(f);
-        labels.push(...b.labels);
+        if (n === 0) {
+          d = f.length / b.labels.length;
+          x = new Float32Array(source.size * d);
+        }
+        if (n + b.labels.length > source.size) throw new Error(`feature extraction: the data source yielded more than its ${source.size} images`);
+        x.set(f, n * d);
+        y.set(b.labels, n);
+        n += b.labels.length;
       } finally {
         b.release?.();
       }
     }
-    const x = new Float32Array(labels.length * d);
-    let o = 0;
-    for (const c of chunks) {
-      x.set(c, o);
-      o += c.length;
-    }
-    return { x, y: Int32Array.from(labels), n: labels.length, d };
+    return { x: x.subarray(0, n * d), y: y.subarray(0, n), n, d };
   } finally {
     await source.close();
   }

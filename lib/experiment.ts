@@ -184,6 +184,37 @@ const FeatureEvaluationSchema = z
   .strict();
 export type FeatureEvaluationConfig = z.infer<typeof FeatureEvaluationSchema>;
 
+/** kNN monitor during pre-training (ours; the online kNN of InstDisc / solo-learn): every
+ *  `knnEvery` epochs the teacher encoder's features of a memory bank (labelled training images)
+ *  and of held-out queries are compared, and the weighted kNN top-1 goes to train_log.txt, the
+ *  progress line and metrics.jsonl (`knn_top1`, on its own row with `iteration` and `epoch`).
+ *  Labels are never seen by pre-training, so the evaluation test split is a fair held-out set. */
+const MonitorSchema = z
+  .object({
+    /** Measure after every this many epochs (and after the last one); 0 = off. */
+    knnEvery: nonNegInt,
+    /** Neighbours that vote. */
+    k: posInt.default(200),
+    /** Votes weigh exp(cosine similarity / temperature). */
+    temperature: z.number().positive().default(0.07),
+    /** Memory bank: at most this many images of `train`, a class-stratified choice with a fixed
+     *  seed (the same images every time); 0 = all. */
+    memoryLimit: nonNegInt.default(10000),
+    /** Queries: at most this many images of `test`, chosen the same way; 0 = all. */
+    queryLimit: nonNegInt.default(2000),
+    /** Memory bound of the search: similarities are computed in tiles of at most this many MiB. */
+    blockMiB: z.number().positive().default(32),
+    /** Labelled images of the memory bank. Default: `evaluation.train`. */
+    train: DatasetSchema.optional(),
+    /** Held-out labelled images scored. Default: `evaluation.test`. */
+    test: DatasetSchema.optional(),
+    /** Validation transform: resize the shorter side to this, centre-crop data.imageSize.
+     *  Default: `evaluation.resizeSize`, else data.imageSize. */
+    resizeSize: posInt.optional(),
+  })
+  .strict();
+export type MonitorConfig = z.infer<typeof MonitorSchema>;
+
 export const PretrainSchema = z
   .object({
     ...commonShape,
@@ -214,6 +245,8 @@ export const PretrainSchema = z
       .strict(),
     /** Evaluate the trained encoder when the run completes (off when absent). */
     evaluation: FeatureEvaluationSchema.optional(),
+    /** kNN monitor during pre-training (off when absent or knnEvery is 0). */
+    monitor: MonitorSchema.optional(),
   })
   .strict();
 export type PretrainConfig = z.infer<typeof PretrainSchema>;
