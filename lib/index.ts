@@ -42,6 +42,10 @@ export type { PretrainOptions, PretrainResult, PretrainEvents, IterationEvent, E
 export { linearEval, LinearEvalRun, resolveLinearEvalExperiment, evalOutputDir, pretrainedCheckpointPath } from './linear-eval';
 export type { LinearEvalOptions, LinearEvalResult, LinearEvalEvents, EvalEvent, BestResult, ProbeModel } from './linear-eval';
 
+// Frozen-feature evaluation (native): linear probe, weighted kNN.
+export { evaluateFeatures, knnPredict, logisticRegressionPredict, knnMemory } from './evaluate';
+export type { EvaluationResult, FeatureScores, Features, KnnOptions, LogisticRegressionOptions } from './evaluate';
+
 // Schedules, checkpoints, devices, logs.
 export { makeSchedule, SCHEDULERS, defaultStepEpochs } from './schedules';
 export type { Schedule, ScheduleConfig, SchedulerName } from './schedules';

@@ -14,6 +14,11 @@ import { DataProvider, EpochSource, PretrainBatch, badDataLine, checkDataset, da
 import { Schedule, makeSchedule } from './schedules';
 import { EvaluationResult, evaluateFeatures, formatEvaluation } from './evaluate';
 import type { ProcessGroup } from './distributed/process-group';
+import { KnnMonitor, type MonitorResult } from './monitor';
+
+/** How long ranks wait for rank 0 at an epoch's end (checkpoint, kNN monitor): generous, since a dead rank is
+ *  noticed at once through its closed connections; a hung one within the group's own timeout at the next step. */
+const EPOCH_END_WAIT_MS = 6 * 3600 * 1000;
 
 /** What the loop needs from a model (Momentum2Teacher implements it). */
 export interface PretrainModel {
@@ -104,7 +109,13 @@ export interface StartEvent {
   datasetSize: number;
 }
 
-/** Events: 'start' (StartEvent), 'iteration' (IterationEvent), 'epoch' (EpochEvent),
+/** After a kNN monitor measurement (experiment key `monitor`). */
+export interface MonitorEvent extends MonitorResult {
+  epoch: number;
+  iteration: number;
+}
+
+/** Events: 'start' (StartEvent), 'iteration' (IterationEvent), 'epoch' (EpochEvent), 'monitor' (MonitorEvent),
  *  'checkpoint' ({ path, reason }), 'log' (line: string), 'evaluation' (EvaluationResult),
  *  'end' (PretrainResult). */
 export class PretrainRun extends StoppableRun<PretrainResult> {
@@ -176,6 +187,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
     try {
       // ---- data -----------------------------------------------------------------------------------
       const provider = o.data ?? dataProvider();
+      const monitor = lead ? KnnMonitor.create(cfg, provider) : undefined; // rank 0 measures, as it logs
       source = await provider.openPretrain({
         dataset: cfg.data.train,
         augmentation: cfg.data.augmentation,
@@ -305,6 +317,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
       );
 
       const iterTime = new Meter(50);
+      let knnNote = ''; // the last kNN monitor reading, on the progress line
       let lastLoss: number | undefined = resumeState?.loss;
       let lastCheckpoint: string | undefined = resumeFile;
       let epochsCompleted = epoch;
@@ -393,7 +406,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
             stepTime: round(stepTime, 5),
           });
           this.emit('iteration', ev);
-          rep.progress({ value: it, total: K, epoch: epoch + 1, maxEpoch: cfg.maxEpoch, imagesPerSec: ips, etaSeconds: eta, extra: `loss ${fixed(res.loss, 3)}` });
+          rep.progress({ value: it, total: K, epoch: epoch + 1, maxEpoch: cfg.maxEpoch, imagesPerSec: ips, etaSeconds: eta, extra: `loss ${fixed(res.loss, 3)}${knnNote}` });
           if (b % cfg.printInterval === 0) {
             log.info(
               `[${epoch + 1}/${cfg.maxEpoch}], remain:${formatRemaining(eta)}, It:[${b}/${ipe}], ` +
@@ -428,6 +441,19 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
         await this.endEpoch(log, model, ckptDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
         lastCheckpoint = path.join(ckptDir, FILES.lastEpoch);
         epochsCompleted = epoch + 1;
+        if (monitor?.due(epoch + 1)) {
+          const r = await monitor.run(lastCheckpoint);
+          log.info(
+            `kNN-Monitor: [${epoch + 1}/${cfg.maxEpoch}], Top-1: ${fixed(r.top1, 2)} (k ${cfg.monitor!.k}, ${r.memory} memory / ` +
+              `${r.queries} held-out images, ${fixed(r.seconds, 1)} s)`,
+          );
+          metrics?.write({ iteration: model.iteration, epoch: epoch + 1, knn_top1: round(r.top1, 4), knn_seconds: round(r.seconds, 3) });
+          metrics?.flush();
+          knnNote = `, kNN ${fixed(r.top1, 2)}%`;
+          this.emit('monitor', { epoch: epoch + 1, iteration: model.iteration, ...r } satisfies MonitorEvent);
+        }
+        // The other ranks wait here while rank 0 writes the checkpoint and measures, however long that takes.
+        if (pg && world > 1) await pg.barrier(EPOCH_END_WAIT_MS);
       }
       if (!interrupted) {
         const stale = path.join(ckptDir, FILES.interrupted);
@@ -565,6 +591,7 @@ export interface PretrainEvents {
   start: StartEvent;
   iteration: IterationEvent;
   epoch: EpochEvent;
+  monitor: MonitorEvent;
   checkpoint: { path: string; reason: 'epoch' | 'interrupt' };
   log: string;
   evaluation: EvaluationResult;

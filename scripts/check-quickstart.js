@@ -13,8 +13,8 @@ const opt = (name, def) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : def;
 };
-const minLinear = opt('min-linear-gain', 2);  // measured: +7.95 (seed 0), +4.76 (seed 1), +19.43 (seed 2)
-const minKnn = opt('min-knn-gain', 0.5);  // measured: +4.42 (seed 0), +8.06 (seed 1), +11.80 (seed 2)
+const minLinear = opt('min-linear-gain', 2);  // measured: +7.95 (seed 0), +4.76 (seed 1), +19.43 (seed 2); native probe: +8.00 (seed 0)
+const minKnn = opt('min-knn-gain', 0.5);  // measured: +4.42 (seed 0), +8.06 (seed 1), +11.80 (seed 2); stratified memory: +4.19 (seed 0)
 
 function fail(msg) {
   process.stderr.write(`check-quickstart: ${msg}\n`);

@@ -62,3 +62,25 @@ export function age(root: string): void {
   };
   walk(root);
 }
+
+/** Ten colours far apart: the classes of colourFolder. */
+const PALETTE = [
+  [230, 25, 25], [25, 230, 25], [25, 25, 230], [230, 230, 25], [230, 25, 230],
+  [25, 230, 230], [240, 240, 240], [15, 15, 15], [240, 130, 20], [120, 60, 200],
+];
+
+/** A class-sorted image folder of easily separable classes: `perClass` 16x16 PNGs per class, the
+ *  class's colour plus noise, in class_0 … class_9. */
+export async function colourFolder(root: string, perClass: number, seed: number): Promise<void> {
+  let s = seed >>> 0 || 1;
+  const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  for (let c = 0; c < PALETTE.length; c++) {
+    fs.mkdirSync(path.join(root, `class_${c}`), { recursive: true });
+    for (let i = 0; i < perClass; i++) {
+      const px = Buffer.alloc(16 * 16 * 3);
+      for (let p = 0; p < 16 * 16; p++)
+        for (let ch = 0; ch < 3; ch++) px[p * 3 + ch] = Math.max(0, Math.min(255, Math.round(PALETTE[c][ch] + 30 * (r() - 0.5))));
+      await sharp(px, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(path.join(root, `class_${c}`, `img_${String(i).padStart(3, '0')}.png`));
+    }
+  }
+}

@@ -1,6 +1,6 @@
 // The adapter the run loops use (lib/pipeline.ts DataProvider) over lib/data, with the
 // experiments' own augmentation settings.
-import { dataLayerProvider } from '../lib/data';
+import { Dataset, dataLayerProvider, stratifiedIndices } from '../lib/data';
 import { linearEvalBase, pretrainBase } from '../lib/experiment';
 
 test('pre-training source from an experiment config (MNIST, 28 px)', async () => {
@@ -42,7 +42,10 @@ test('evaluation sources: shuffled training crops and in-order validation', asyn
     labels.push(...b.labels);
   }
   expect(sizes).toEqual([16, 16, 16, 2]);
-  expect(labels.slice(0, 3)).toEqual([7, 2, 1]); // MNIST's first test digits, in order
+  // `limit` is a class-stratified choice (seed 0), kept in MNIST's order: 5 of each digit.
+  const all = (await Dataset.mnist('test')).labels();
+  expect(labels).toEqual(Array.from(stratifiedIndices(all, 50, 0), (i) => all[i]));
+  expect(new Set(labels).size).toBe(10);
   const train = await p.openEval({ ...common, split: 'train' });
   expect(train.batchesPerEpoch).toBe(3); // last partial batch dropped
   await val.close();

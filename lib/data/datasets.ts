@@ -4,7 +4,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { addon } from '../native';
+import { stratifiedIndices } from './stratify';
 import { NativeView, ViewTransform, toNativeView } from './transforms';
+
+export { stratifiedIndices };
 
 /** An 8-bit RGB image, rows contiguous (HWC). */
 export interface RawImage {
@@ -61,7 +64,7 @@ interface NativeDataset {
   openIdx(images: string, labels: string | null): Promise<void>;
   setPixels(data: Uint8Array, n: number, h: number, w: number, c: number, labels: Int32Array | null, origin: string): void;
   setEncoded(files: Uint8Array[], labels: Int32Array | null, names: string[] | null): void;
-  setSubset(base: NativeDataset, n: number): void;
+  setSubset(base: NativeDataset, indices: Int32Array): void;
   size(): number;
   classes(): string[];
   labels(): Int32Array;
@@ -159,12 +162,20 @@ export class Dataset {
     return new Dataset(n, 'memory');
   }
 
-  /** The first `n` images (quick runs). */
-  limit(n: number): Dataset {
+  /** `n` images drawn at random with `seed` (default 0), stratified by class (stratifiedIndices),
+   *  kept in dataset order: a quick run on a class-sorted folder still sees every class. */
+  limit(n: number, seed = 0): Dataset {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`limit must be a positive integer, got ${n}`);
     if (n >= this.size) return this;
+    return this.subset(stratifiedIndices(this.labels(), n, seed));
+  }
+
+  /** The images at `indices` (each in [0, size)), in that order. */
+  subset(indices: Int32Array | number[]): Dataset {
+    const ix = indices instanceof Int32Array ? indices : Int32Array.from(indices);
+    if (ix.length === 0) throw new RangeError('subset: indices must not be empty');
     const sub = Dataset.create();
-    sub.setSubset(this.native, n);
+    sub.setSubset(this.native, ix);
     return new Dataset(sub, 'subset');
   }
 

@@ -6,7 +6,7 @@
 //     await model.step(b.view1, b.view2, lr);
 //     b.release();
 //   }
-export { Dataset, defaultCacheDir, mnistFiles } from './datasets';
+export { Dataset, defaultCacheDir, mnistFiles, stratifiedIndices } from './datasets';
 export type { AugmentedView, DatasetInfo, FolderOptions, RawImage, ViewParams } from './datasets';
 export {
   IMAGENET_MEAN,

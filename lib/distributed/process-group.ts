@@ -20,7 +20,7 @@ interface NativeProcessGroup {
   readonly worldSize: number;
   connect(): Promise<void>;
   allreduceSum(data: Float32Array): Promise<void>;
-  barrier(): Promise<void>;
+  barrier(timeoutMs?: number): Promise<void>;
 }
 
 export class ProcessGroup {
@@ -55,5 +55,6 @@ export class ProcessGroup {
     for (let i = 0; i < data.length; i++) data[i] *= k;
   }
 
-  barrier(): Promise<void> { return this.native.barrier(); }
+  /** Waits for every rank; `timeoutMs` overrides the group's timeout for this wait (rank 0 evaluating). */
+  barrier(timeoutMs?: number): Promise<void> { return this.native.barrier(timeoutMs); }
 }

@@ -98,8 +98,10 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
   Napi::Value Barrier(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto comm = connected(env, "barrier");
+    const auto timeout = std::chrono::milliseconds(
+        info[0].IsUndefined() ? 0 : int64_t(finite_number(env, info[0], "timeoutMs", 1, 7 * 24 * 3600e3)));
     auto release = pin(env, "barrier");
-    return run_async(env, [comm] { comm->barrier(); }, [](Napi::Env e) { return e.Undefined(); }, release);
+    return run_async(env, [comm, timeout] { comm->barrier(timeout); }, [](Napi::Env e) { return e.Undefined(); }, release);
   }
 
   Napi::Value Rank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), opts_.rank); }

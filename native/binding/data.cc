@@ -436,19 +436,22 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
     return info.Env().Undefined();
   }
 
-  // setSubset(base, n): the first n samples of another DataSet.
+  // setSubset(base, indices: Int32Array): the chosen samples of another DataSet, in that order.
   Napi::Value SetSubset(const Napi::CallbackInfo& info) {
     const Args a{info, "setSubset"};
     check_empty(info.Env(), "setSubset");
     DatasetWrap* base = from(info.Env(), info[0], "setSubset");
     const auto ds = base->dataset(info.Env(), "setSubset");
-    const int64_t n = a.integer(1, "n", 1, int64_t(1) << 50);
+    if (!a.info[1].IsTypedArray() || a.info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      a.type(1, "indices", "an Int32Array");
+    const Napi::Int32Array ix = a.info[1].As<Napi::Int32Array>();
+    std::vector<int64_t> indices(ix.Data(), ix.Data() + ix.ElementLength());
     std::shared_ptr<const data::FolderDataset> folder;
     {
       std::lock_guard<std::mutex> lk(base->mu_);
       folder = base->folder_;
     }
-    guarded(info.Env(), [&] { set(std::make_shared<data::SubsetDataset>(ds, n), folder); });
+    guarded(info.Env(), [&] { set(std::make_shared<data::SubsetDataset>(ds, std::move(indices)), folder); });
     return info.Env().Undefined();
   }
 

@@ -109,12 +109,13 @@ void GlooComm::allreduce_sum(float* x, size_t n) {
   }
 }
 
-void GlooComm::barrier() {
+void GlooComm::barrier(std::chrono::milliseconds timeout) {
   if (world_size_ == 1) return;
   std::lock_guard<std::mutex> lock(mu_);
   try {
     gloo::BarrierOptions opts(context_);
     opts.setTag(tag_++);
+    if (timeout.count() > 0) opts.setTimeout(timeout);
     gloo::barrier(opts);
   } catch (const std::exception& e) {
     fail(ErrorKind::Error, "rank ", rank_, ": barrier failed (another rank died or hung?): ", e.what());

@@ -34,7 +34,8 @@ class GlooComm final : public Comm {
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
   void allreduce_sum(float* x, size_t n) override;
-  void barrier();
+  // timeout 0: the group's own; longer waits (rank 0 evaluating while the others wait) pass their own.
+  void barrier(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
  private:
   int rank_, world_size_;

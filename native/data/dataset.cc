@@ -67,10 +67,14 @@ SourceRef EncodedDataset::fetch(int64_t i, std::vector<uint8_t>&) const {
   return s;
 }
 
-SubsetDataset::SubsetDataset(std::shared_ptr<const Dataset> base, int64_t n) : base_(std::move(base)), n_(n) {
+SubsetDataset::SubsetDataset(std::shared_ptr<const Dataset> base, std::vector<int64_t> indices)
+    : base_(std::move(base)), idx_(std::move(indices)) {
   if (!base_) throw DataError("subset of no dataset", DataError::Kind::TypeError);
-  if (n < 1 || n > base_->size())
-    throw DataError(cat("subset size ", n, " is not in [1, ", base_->size(), "]"), DataError::Kind::RangeError);
+  if (idx_.empty()) throw DataError("subset: no indices", DataError::Kind::RangeError);
+  for (size_t k = 0; k < idx_.size(); ++k)
+    if (idx_[k] < 0 || idx_[k] >= base_->size())
+      throw DataError(cat("subset: indices[", k, "] = ", idx_[k], " is not in [0, ", base_->size(), ")"),
+                      DataError::Kind::RangeError);
 }
 
 void read_file(const std::string& path, std::vector<uint8_t>& out) {

@@ -63,19 +63,20 @@ class EncodedDataset : public Dataset {
   std::vector<std::string> names_, classes_;
 };
 
-// The first n samples of another dataset (quick runs: "use only the first n images").
+// Chosen samples of another dataset, in the given order (quick runs: lib/data's `limit` passes a
+// seeded, class-stratified choice). Sample i is base sample indices[i].
 class SubsetDataset : public Dataset {
  public:
-  SubsetDataset(std::shared_ptr<const Dataset> base, int64_t n);
-  int64_t size() const override { return n_; }
-  int32_t label(int64_t i) const override { return base_->label(i); }
+  SubsetDataset(std::shared_ptr<const Dataset> base, std::vector<int64_t> indices);
+  int64_t size() const override { return int64_t(idx_.size()); }
+  int32_t label(int64_t i) const override { return base_->label(idx_[size_t(i)]); }
   const std::vector<std::string>& classes() const override { return base_->classes(); }
-  std::string name(int64_t i) const override { return base_->name(i); }
-  SourceRef fetch(int64_t i, std::vector<uint8_t>& buffer) const override { return base_->fetch(i, buffer); }
+  std::string name(int64_t i) const override { return base_->name(idx_[size_t(i)]); }
+  SourceRef fetch(int64_t i, std::vector<uint8_t>& buffer) const override { return base_->fetch(idx_[size_t(i)], buffer); }
 
  private:
   std::shared_ptr<const Dataset> base_;
-  int64_t n_;
+  std::vector<int64_t> idx_;
 };
 
 // Class names "0".."k-1" for integer labels whose maximum is k-1.
