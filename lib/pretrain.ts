@@ -13,6 +13,7 @@ import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment
 import { DataProvider, EpochSource, PretrainBatch, badDataLine, checkDataset, dataProvider } from './pipeline';
 import { Schedule, makeSchedule } from './schedules';
 import { EvaluationResult, evaluateFeatures, formatEvaluation } from './evaluate';
+import { reportAtEnd } from './report';
 
 /** What the loop needs from a model (Momentum2Teacher implements it). */
 export interface PretrainModel {
@@ -402,6 +403,10 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
         atomicWrite(path.join(outDir, FILES.evaluation), JSON.stringify(evaluation, null, 2) + '\n');
         this.emit('evaluation', evaluation);
       }
+      if (!interrupted) {
+        metrics?.flush();
+        await reportAtEnd(outDir, log); // report.html (lib/report); a failure there is only a warning
+      }
       const result: PretrainResult = {
         outputDir: outDir,
         checkpoint: lastCheckpoint,
@@ -450,6 +455,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
 function describeDataset(d: DatasetConfig): string {
   if (d.kind === 'mnist') return `MNIST ${d.split}`;
   if (d.kind === 'imagefolder') return displayPath(d.root);
+  if (d.kind === 'idx') return `IDX ${displayPath(d.images)}`;
   return `synthetic (${d.size} images)`;
 }
 
