@@ -49,6 +49,16 @@ export const DatasetSchema = z.discriminatedUnion('kind', [
     .strict(),
   z
     .object({
+      /** IDX files (MNIST's format; `.gz` accepted): unsigned-byte images [n, rows, cols] or
+       *  [n, rows, cols, 3], and optionally labels [n]. */
+      kind: z.literal('idx'),
+      images: z.string().min(1),
+      labels: z.string().min(1).optional(),
+      limit: posInt.optional(),
+    })
+    .strict(),
+  z
+    .object({
       /** Deterministic random images, for smoke tests and benchmarks. */
       kind: z.literal('synthetic'),
       size: posInt,

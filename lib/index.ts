@@ -53,7 +53,16 @@ export { FILES, readRunState, readSafetensorsHeader, newestCheckpoint, encodeRun
 export type { RunState } from './checkpoint';
 export { parseDevices, describeDevices } from './devices';
 export type { DeviceSpec } from './devices';
-export { formatRemaining } from './logging';
+export { formatRemaining, MetricsWriter } from './logging';
+export type { MetricsOptions } from './logging';
+
+// Using a trained encoder elsewhere: torchvision/timm/ONNX export, embeddings, the run report.
+export { exportEncoder } from './export';
+export type { ExportOptions, ExportResult, ExportFormat, EncoderDescription } from './export';
+export { embed, writeEmbeddings } from './embed';
+export type { EmbedOptions, Embeddings } from './embed';
+export { writeReport } from './report';
+export type { ReportOptions, ReportResult } from './report';
 
 // Errors.
 export { UserError, ExperimentError, isUserError } from './errors';

@@ -92,14 +92,41 @@ export class RunLogger {
   }
 }
 
-/** metrics.jsonl: one JSON object per line, appended. */
+export interface MetricsOptions {
+  /** Also keep `<name>.csv` beside the JSON lines (same rows, one column per key). Default true. */
+  csv?: boolean;
+  /** Also write TensorBoard scalars (step = `iteration`) into this folder; false for none.
+   *  Default: `tensorboard/` beside the metrics file. */
+  tensorboard?: string | false;
+}
+
+/** A CSV cell: numbers as JavaScript prints them (round-trips), text quoted when needed. */
+function csvCell(v: unknown): string {
+  if (v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v))) return ''; // as JSON lines store them (null)
+  const s = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** The numeric fields of a record TensorBoard plots (the step and position keys are not series). */
+function scalarsOf(rec: Record<string, unknown>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(rec)) if (typeof v === 'number' && k !== 'iteration' && k !== 'batch') out[k] = v;
+  return out;
+}
+
+/** metrics.jsonl: one JSON object per line, appended; plus metrics.csv (the same rows) and
+ *  TensorBoard scalars, so spreadsheets, pandas and TensorBoard read a run as it goes. */
 export class MetricsWriter {
   private fd: number;
-  private buffer: string[] = [];
+  private buffer: Record<string, unknown>[] = [];
+  readonly csvFile: string | undefined;
+  private csvColumns: string[] = [];
+  private csvFd: number | undefined;
+  private events: import('./tensorboard').EventWriter | undefined;
 
   /** Opens `file` for appending; with `keepUpTo`, first drops records whose `iteration` is
    *  larger (a resumed run rewrites the iterations after its checkpoint). */
-  constructor(readonly file: string, keepUpTo?: number) {
+  constructor(readonly file: string, keepUpTo?: number, o: MetricsOptions = {}) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     if (keepUpTo !== undefined && fs.existsSync(file)) {
       const kept = fs
@@ -117,23 +144,72 @@ export class MetricsWriter {
       fs.writeFileSync(file, kept.length ? kept.join('\n') + '\n' : '');
     }
     this.fd = fs.openSync(file, 'a');
+    if (o.csv ?? true) {
+      this.csvFile = file.replace(/\.jsonl$/, '') + '.csv';
+      this.rebuildCsv();
+    }
+    const tb = o.tensorboard === undefined ? path.join(path.dirname(file), 'tensorboard') : o.tensorboard;
+    if (tb !== false) {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const { EventWriter } = require('./tensorboard') as typeof import('./tensorboard');
+      // A resumed run writes a new events file from its checkpoint's step on; TensorBoard drops the
+      // older file's points past that step (its out-of-order purge).
+      this.events = new EventWriter(tb);
+    }
+  }
+
+  /** Rewrites the CSV from the JSON lines: at start and whenever a record brings a new key. */
+  private rebuildCsv(): void {
+    if (!this.csvFile) return;
+    const rows: Record<string, unknown>[] = [];
+    for (const l of fs.readFileSync(this.file, 'utf8').split('\n')) {
+      if (!l.trim()) continue;
+      try {
+        rows.push(JSON.parse(l));
+      } catch {
+        /* a torn last line of a killed run */
+      }
+    }
+    const cols: string[] = [];
+    const seen = new Set<string>();
+    for (const r of rows) for (const k of Object.keys(r)) if (!seen.has(k)) (seen.add(k), cols.push(k));
+    this.csvColumns = cols;
+    const text = cols.length ? [cols.join(','), ...rows.map((r) => cols.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n' : '';
+    if (this.csvFd !== undefined) fs.closeSync(this.csvFd);
+    const tmp = `${this.csvFile}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, this.csvFile);
+    this.csvFd = fs.openSync(this.csvFile, 'a');
   }
 
   write(record: Record<string, unknown>): void {
-    this.buffer.push(JSON.stringify(record));
+    this.buffer.push(record);
+    if (this.events) {
+      const step = typeof record.iteration === 'number' ? record.iteration : 0;
+      this.events.scalars(step, scalarsOf(record));
+    }
     if (this.buffer.length >= 50) this.flush();
   }
 
   flush(): void {
-    if (this.buffer.length) {
-      fs.writeSync(this.fd, this.buffer.join('\n') + '\n');
-      this.buffer = [];
+    if (!this.buffer.length) return;
+    fs.writeSync(this.fd, this.buffer.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    if (this.csvFile) {
+      const known = new Set(this.csvColumns);
+      if (this.buffer.some((r) => Object.keys(r).some((k) => !known.has(k)))) this.rebuildCsv();
+      else fs.writeSync(this.csvFd!, this.buffer.map((r) => this.csvColumns.map((c) => csvCell(r[c])).join(',')).join('\n') + '\n');
     }
+    this.buffer = [];
+    this.events?.flush();
   }
 
   close(): void {
     this.flush();
     fs.closeSync(this.fd);
+    if (this.csvFd !== undefined) fs.closeSync(this.csvFd);
+    this.csvFd = undefined;
+    this.events?.close();
+    this.events = undefined;
   }
 }
 

@@ -304,6 +304,7 @@ function dataLayerProvider(): DataProvider {
 function describeDataset(d: DatasetConfig): string {
   if (d.kind === 'imagefolder') return `image folder ${d.root}`;
   if (d.kind === 'mnist') return `MNIST ${d.split}`;
+  if (d.kind === 'idx') return `IDX files ${d.images}`;
   return `synthetic, ${d.size} images`;
 }
 

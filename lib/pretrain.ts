@@ -15,6 +15,7 @@ import { Schedule, makeSchedule } from './schedules';
 import { EvaluationResult, evaluateFeatures, formatEvaluation } from './evaluate';
 import type { ProcessGroup } from './distributed/process-group';
 import { KnnMonitor, type MonitorResult } from './monitor';
+import { reportAtEnd } from './report';
 
 /** How long ranks wait for rank 0 at an epoch's end (checkpoint, kNN monitor): generous, since a dead rank is
  *  noticed at once through its closed connections; a hung one within the group's own timeout at the next step. */
@@ -469,6 +470,10 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
         atomicWrite(path.join(outDir, FILES.evaluation), JSON.stringify(evaluation, null, 2) + '\n');
         this.emit('evaluation', evaluation);
       }
+      if (lead && !interrupted) {
+        metrics?.flush();
+        await reportAtEnd(outDir, log); // report.html (lib/report); a failure there is only a warning
+      }
       const result: PretrainResult = {
         outputDir: outDir,
         checkpoint: lastCheckpoint,
@@ -517,6 +522,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
 function describeDataset(d: DatasetConfig): string {
   if (d.kind === 'mnist') return `MNIST ${d.split}`;
   if (d.kind === 'imagefolder') return displayPath(d.root);
+  if (d.kind === 'idx') return `IDX ${displayPath(d.images)}`;
   return `synthetic (${d.size} images)`;
 }
 

@@ -42,7 +42,7 @@ describe('experiment DSL', () => {
       /data\.augmentation\.blur\.p\[1\]: number must be less than or equal to 1/,
     );
     expect(() => pretrainBase.extend({ data: { train: { kind: 'lmdb' } } } as never)).toThrow(
-      /data\.train\.kind: expected one of 'imagefolder', 'mnist', 'synthetic'/,
+      /data\.train\.kind: expected one of 'imagefolder', 'mnist', 'idx', 'synthetic'/,
     );
     expect(() => pretrainBase.extend({ data: { train: { kind: 'synthetic', size: 10 } } } as never)).toThrow(
       /data\.train\.numClasses: required/,

@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as zlib from 'zlib';
 import { addon } from '../native';
 import { stratifiedIndices } from './stratify';
 import { NativeView, ViewTransform, toNativeView } from './transforms';
@@ -135,6 +136,7 @@ export class Dataset {
   static async openIdx(images: string, labels?: string): Promise<Dataset> {
     if (!fs.existsSync(images)) throw new Error(`IDX images file not found: ${images}`);
     if (labels !== undefined && !fs.existsSync(labels)) throw new Error(`IDX labels file not found: ${labels}`);
+    if (/\.gz$/i.test(images) || (labels !== undefined && /\.gz$/i.test(labels))) return openGzippedIdx(images, labels);
     const n = Dataset.create();
     await n.openIdx(images, labels ?? null);
     return new Dataset(n, 'idx');
@@ -210,4 +212,43 @@ export class Dataset {
     const r = await this.native.augment(i, views.map(toNativeView), o.seed ?? 0, o.epoch ?? 0, o.slot);
     return r.views;
   }
+}
+
+/** An IDX file's bytes (gunzipped when the name ends in .gz), its dims and where the data starts.
+ *  IDX: 0x00 0x00, type byte (0x08 = unsigned byte), rank byte, rank big-endian uint32 dims, data. */
+function readIdx(file: string): { bytes: Buffer; dims: number[]; offset: number } {
+  let bytes = fs.readFileSync(file);
+  if (/\.gz$/i.test(file)) {
+    try {
+      bytes = zlib.gunzipSync(bytes);
+    } catch (e) {
+      throw new Error(`${file}: not a gzip file (${(e as Error).message})`);
+    }
+  }
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0) throw new Error(`${file}: not an IDX file (bad magic)`);
+  if (bytes[2] !== 0x08) throw new Error(`${file}: IDX element type 0x${bytes[2].toString(16)} is not unsigned byte (0x08)`);
+  const rank = bytes[3];
+  if (bytes.length < 4 + 4 * rank) throw new Error(`${file}: IDX header truncated`);
+  const dims = Array.from({ length: rank }, (_, i) => bytes.readUInt32BE(4 + 4 * i));
+  const offset = 4 + 4 * rank;
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (bytes.length - offset < count) throw new Error(`${file}: IDX data truncated (${bytes.length - offset} bytes for dims [${dims}])`);
+  return { bytes, dims, offset };
+}
+
+/** IDX files where one or both are gzipped: decompressed here and held in memory. */
+function openGzippedIdx(images: string, labels?: string): Dataset {
+  const im = readIdx(images);
+  if (!(im.dims.length === 3 || (im.dims.length === 4 && im.dims[3] === 3))) {
+    throw new Error(`${images}: IDX images must be [n, rows, cols] or [n, rows, cols, 3], got [${im.dims}]`);
+  }
+  const [n, h, w] = im.dims;
+  let lab: Int32Array | undefined;
+  if (labels !== undefined) {
+    const l = readIdx(labels);
+    if (l.dims.length !== 1 || l.dims[0] !== n) throw new Error(`${labels}: IDX labels must be [${n}] to match ${images}, got [${l.dims}]`);
+    lab = Int32Array.from(l.bytes.subarray(l.offset, l.offset + n));
+  }
+  const data = new Uint8Array(im.bytes.buffer, im.bytes.byteOffset + im.offset, n * h * w * (im.dims[3] ?? 1));
+  return Dataset.fromPixels({ data, n, height: h, width: w, channels: im.dims.length === 4 ? 3 : 1, labels: lab, origin: images });
 }

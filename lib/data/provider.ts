@@ -19,6 +19,7 @@ async function openDataset(d: DatasetConfig, o: ProviderOptions): Promise<Datase
   let ds: Dataset;
   if (d.kind === 'imagefolder') ds = await Dataset.openFolder(d.root, { cache: o.cache ?? true, threads: Math.max(1, os.availableParallelism()) });
   else if (d.kind === 'mnist') ds = await Dataset.mnist(d.split);
+  else if (d.kind === 'idx') ds = await Dataset.openIdx(d.images, d.labels);
   else throw new Error(`the data layer does not read '${d.kind}' datasets`);
   return d.limit ? ds.limit(d.limit) : ds;
 }
