@@ -120,3 +120,10 @@ export type {
   EvalBatch,
   PreviewOptions,
 } from './data';
+
+// Several processes: the group (Gloo all-reduce over TCP) a model or a pre-training run takes as
+// `processGroup`, and the rank context of a launched or torchrun/Slurm-started process.
+export { ProcessGroup } from './distributed/process-group';
+export type { ProcessGroupOptions } from './distributed/process-group';
+export { resolveRole, parseDistUrl } from './distributed/context';
+export type { RankContext, Role, Rendezvous } from './distributed/context';
