@@ -12,7 +12,8 @@ set(M2T_CUDA AUTO CACHE STRING "Build the CUDA kernels: AUTO (when a toolkit is 
 set_property(CACHE M2T_CUDA PROPERTY STRINGS AUTO ON OFF)
 set(M2T_CUDA_ARCHS "80-real;90-real;90-virtual" CACHE STRING
   "CUDA architectures (sm_80, sm_90 + PTX for newer cards); a single arch (e.g. 80-real) builds faster for development")
-set(M2T_CUDA_WHEELS "${CMAKE_CURRENT_SOURCE_DIR}/.venv-cuda" CACHE PATH
+get_filename_component(_m2t_repo "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+set(M2T_CUDA_WHEELS "${_m2t_repo}/.venv-cuda" CACHE PATH
   "Python venv holding NVIDIA's CUDA wheels (scripts/setup-cuda-wheels.sh)")
 set(M2T_WITH_CUDA OFF)
 
