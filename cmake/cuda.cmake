@@ -6,8 +6,8 @@
 # /usr/local/cuda, then NVIDIA's PyPI wheels in the project venv (scripts/setup-cuda-wheels.sh → .venv-cuda/,
 # site-packages/nvidia/cu13/{bin,include,lib}). cuDNN: CUDNN_ROOT, the toolkit, system paths, the wheels
 # (nvidia/cudnn); NCCL likewise with NCCL_ROOT (nvidia/nccl).
-# Sets M2T_WITH_CUDA (ON when built) and the imported targets M2T::cudnn, M2T::nccl (plus CUDA::cublasLt etc.
-# from FindCUDAToolkit). native/cuda/CMakeLists.txt defines m2t_cuda and m2t_cuda_tests.
+# Sets M2T_WITH_CUDA (ON when built) and the imported targets M2T::cudnn, M2T::nccl, M2T::cublas, M2T::cublasLt
+# (cuBLAS: the toolkit's, else CUBLAS_ROOT, else the wheels). native/cuda/CMakeLists.txt defines m2t_cuda and m2t_cuda_tests.
 set(M2T_CUDA AUTO CACHE STRING "Build the CUDA kernels: AUTO (when a toolkit is found), ON, OFF")
 set_property(CACHE M2T_CUDA PROPERTY STRINGS AUTO ON OFF)
 set(M2T_CUDA_ARCHS "80-real;90-real;90-virtual" CACHE STRING
@@ -80,12 +80,23 @@ if(NOT _m2t_cuda_mode STREQUAL "OFF")
     find_path(M2T_NCCL_INCLUDE nccl.h HINTS ${_nccl_hints} PATH_SUFFIXES include)
     find_library(M2T_NCCL_LIB NAMES nccl libnccl.so.2 HINTS ${_nccl_hints} PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
 
+    # cuBLAS/cuBLASLt: the toolkit's, else CUBLAS_ROOT or the wheels (nvidia/cu13 for CUDA 13, nvidia/cublas before).
+    set(_cublas_hints ${CUBLAS_ROOT} $ENV{CUBLAS_ROOT} ${CUDAToolkit_LIBRARY_ROOT} "${_m2t_cuda_root}")
+    if(_m2t_wheel_nvidia)
+      list(APPEND _cublas_hints "${_m2t_wheel_nvidia}/cu13" "${_m2t_wheel_nvidia}/cublas")
+    endif()
+    find_path(M2T_CUBLAS_INCLUDE cublasLt.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ${_cublas_hints} PATH_SUFFIXES include)
+    find_library(M2T_CUBLASLT_LIB NAMES cublasLt libcublasLt.so.13 libcublasLt.so.12
+      HINTS ${CUDAToolkit_LIBRARY_DIR} ${_cublas_hints} PATH_SUFFIXES lib lib64)
+    find_library(M2T_CUBLAS_LIB NAMES cublas libcublas.so.13 libcublas.so.12
+      HINTS ${CUDAToolkit_LIBRARY_DIR} ${_cublas_hints} PATH_SUFFIXES lib lib64)
+
     set(_missing "")
     if(NOT TARGET CUDA::cudart_static)
       list(APPEND _missing "the CUDA runtime (cudart)")
     endif()
-    if(NOT TARGET CUDA::cublasLt OR NOT TARGET CUDA::cublas)
-      list(APPEND _missing "cuBLAS/cuBLASLt")
+    if(NOT M2T_CUBLAS_INCLUDE OR NOT M2T_CUBLASLT_LIB OR NOT M2T_CUBLAS_LIB)
+      list(APPEND _missing "cuBLAS/cuBLASLt (set CUBLAS_ROOT)")
     endif()
     if(NOT M2T_CUDNN_INCLUDE OR NOT M2T_CUDNN_LIB)
       list(APPEND _missing "cuDNN 9 (set CUDNN_ROOT)")
@@ -99,6 +110,12 @@ if(NOT _m2t_cuda_mode STREQUAL "OFF")
       add_library(M2T::cudnn UNKNOWN IMPORTED)
       set_target_properties(M2T::cudnn PROPERTIES IMPORTED_LOCATION "${M2T_CUDNN_LIB}"
         INTERFACE_INCLUDE_DIRECTORIES "${M2T_CUDNN_INCLUDE}")
+      add_library(M2T::cublasLt UNKNOWN IMPORTED)
+      set_target_properties(M2T::cublasLt PROPERTIES IMPORTED_LOCATION "${M2T_CUBLASLT_LIB}"
+        INTERFACE_INCLUDE_DIRECTORIES "${M2T_CUBLAS_INCLUDE}")
+      add_library(M2T::cublas UNKNOWN IMPORTED)
+      set_target_properties(M2T::cublas PROPERTIES IMPORTED_LOCATION "${M2T_CUBLAS_LIB}"
+        INTERFACE_INCLUDE_DIRECTORIES "${M2T_CUBLAS_INCLUDE}")
       add_library(M2T::nccl UNKNOWN IMPORTED)
       set_target_properties(M2T::nccl PROPERTIES IMPORTED_LOCATION "${M2T_NCCL_LIB}"
         INTERFACE_INCLUDE_DIRECTORIES "${M2T_NCCL_INCLUDE}")
@@ -115,7 +132,7 @@ if(NOT _m2t_cuda_mode STREQUAL "OFF")
 
       message(STATUS "momentum2-teacher: CUDA on: nvcc ${CMAKE_CUDA_COMPILER_VERSION} (${CMAKE_CUDA_COMPILER}), "
         "archs ${CMAKE_CUDA_ARCHITECTURES}; cuDNN ${M2T_CUDNN_LIB}; NCCL ${M2T_NCCL_LIB}; "
-        "cuBLASLt ${CUDA_cublasLt_LIBRARY}")
+        "cuBLASLt ${M2T_CUBLASLT_LIB}")
     endif()
   endif()
 endif()

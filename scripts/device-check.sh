@@ -62,6 +62,7 @@ say "- nvcc: $nvcc ($("$nvcc" --version | grep -o 'release [0-9.]*'))"
 py_root() { python3 -c "import $1 as m; print(list(m.__path__)[0])" 2>/dev/null; }
 CUDNN_ROOT=${CUDNN_ROOT:-$(py_root nvidia.cudnn)}
 NCCL_ROOT=${NCCL_ROOT:-$(py_root nvidia.nccl)}
+CUBLAS_ROOT=${CUBLAS_ROOT:-$(py_root nvidia.cu13 || py_root nvidia.cublas)}  # used only if the toolkit has none
 say "- cuDNN root: ${CUDNN_ROOT:-(system / toolkit / .venv-cuda)}; NCCL root: ${NCCL_ROOT:-(system / toolkit / .venv-cuda)}"
 archs=${M2T_CUDA_ARCHS:-}
 if [ -z "$archs" ] && [ -n "$gpu" ]; then
@@ -80,7 +81,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 t0=$(date +%s)
 if timeout 120 cmake -S native/cuda -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DM2T_CUDA=ON \
      -DM2T_BUILD_TESTS=ON -DCMAKE_CUDA_COMPILER="$nvcc" "-DM2T_CUDA_ARCHS=$archs" \
-     ${CUDNN_ROOT:+-DCUDNN_ROOT="$CUDNN_ROOT"} ${NCCL_ROOT:+-DNCCL_ROOT="$NCCL_ROOT"} "${gtest[@]}" \
+     ${CUDNN_ROOT:+-DCUDNN_ROOT="$CUDNN_ROOT"} ${NCCL_ROOT:+-DNCCL_ROOT="$NCCL_ROOT"} \
+     ${CUBLAS_ROOT:+-DCUBLAS_ROOT="$CUBLAS_ROOT"} "${gtest[@]}" \
      > "$OUT/configure.log" 2>&1 \
    && timeout 330 cmake --build "$BUILD" -j "$jobs" > "$OUT/build.log" 2>&1; then
   say "- build: OK in $(( $(date +%s) - t0 )) s (archs $archs, $jobs jobs)"
@@ -88,7 +90,7 @@ else
   say "- build: FAILED after $(( $(date +%s) - t0 )) s — see configure.log / build.log"; tail -30 "$OUT/build.log" "$OUT/configure.log" 2>/dev/null
   exit 1
 fi
-grep "momentum2-teacher: CUDA" "$OUT/configure.log" | sed 's/^-- /- /' >> "$SUMMARY"
+grep "momentum2-teacher: CUDA" "$OUT/configure.log" | sed 's/^-- /- /' | tee -a "$SUMMARY"
 
 # --- GPU tests -------------------------------------------------------------------------------------------------
 t0=$(date +%s)

@@ -44,7 +44,7 @@ std::vector<float> host_l2_backward(const Host& h, const std::vector<float>& dy,
 }
 }  // namespace
 
-// Forward and backward of the normalisation. Tolerances: y, norms rtol 1e-6 atol 1e-7; dx rtol 1e-5 atol 1e-6
+// Forward and backward of the normalisation. Tolerances: y, norms rtol 1e-6 atol 1e-7; dx rtol 1e-5 atol 1e-7
 // (and exact dy/ε on the zero row up to rtol 1e-6).
 TEST(CudaLoss, L2NormalizeForwardBackward) {
   M2T_REQUIRE_CUDA_DEVICE();
@@ -60,11 +60,11 @@ TEST(CudaLoss, L2NormalizeForwardBackward) {
   const Host h = host_l2(x, kN, kD);
   EXPECT_TRUE(all_close(dy_out.download(), h.y, 1e-6f, 1e-7f)) << "y";
   EXPECT_TRUE(all_close(dnorms.download(), h.norms, 1e-6f, 0)) << "norms";
-  EXPECT_TRUE(all_close(ddx.download(), host_l2_backward(h, dy, kN, kD), 1e-5f, 1e-6f)) << "dx";
+  EXPECT_TRUE(all_close(ddx.download(), host_l2_backward(h, dy, kN, kD), 1e-5f, 1e-7f)) << "dx";
 }
 
 // Fused loss against l2norm_forward → m2t_loss → l2norm_backward on the host. Tolerances: loss atol 1e-5
-// (4 − 2·Σ of 26 dots of unit vectors); q rtol 1e-6; dp rtol 1e-5 atol 1e-6. Bit-identical on a second call.
+// (4 − 2·Σ of 26 dots of unit vectors); q rtol 1e-6; dp rtol 1e-5 atol 1e-8. Bit-identical on a second call.
 TEST(CudaLoss, M2tLossFusedMatchesHostComposition) {
   M2T_REQUIRE_CUDA_DEVICE();
   const auto p = randn(kN * kD, 81, 0.1f, 2.0f);
@@ -89,7 +89,7 @@ TEST(CudaLoss, M2tLossFusedMatchesHostComposition) {
   EXPECT_NEAR(dloss.download()[0], want_loss, 1e-5f);
   EXPECT_TRUE(all_close(dq.download(), qh.y, 1e-6f, 1e-7f)) << "q";
   const auto got_dp = ddp.download();
-  EXPECT_TRUE(all_close(got_dp, host_l2_backward(qh, dqv, kN, kD), 1e-5f, 1e-6f)) << "dp";
+  EXPECT_TRUE(all_close(got_dp, host_l2_backward(qh, dqv, kN, kD), 1e-5f, 1e-8f)) << "dp";
   ddp.poison();
   m2t_loss_fused(dp_in.get(), dk.get(), dq.get(), ddp.get(), dloss.get(), rows.get(), kN, kD, nullptr);
   EXPECT_TRUE(all_close(ddp.download(), got_dp, 0, 0)) << "not bit-reproducible";

@@ -53,7 +53,8 @@ TEST(CudaUpdate, SgdMatchesHostLoop) {
 
 // LARS over tensors of varied sizes (several chunks, one chunk, tiny, empty, a zero-gradient weight that must
 // fall back to actual_lr = lr), against optimizer.cc's rule with double norms. Norms: rtol 1e-12 vs a double
-// host sum (both sum in double, in different orders). Params: rtol 1e-5. Two runs are bit-identical.
+// host sum (both sum in double, in different orders). buf, p: rtol 1e-5 (atol 1e-8, 1e-7). Two runs are
+// bit-identical.
 TEST(CudaUpdate, LarsMatchesHostLoopAndIsDeterministic) {
   M2T_REQUIRE_CUDA_DEVICE();
   const std::vector<int64_t> sizes = {3 * kLarsChunk + 77, kLarsChunk, 64, 0, 1000, 5000};
@@ -100,8 +101,8 @@ TEST(CudaUpdate, LarsMatchesHostLoopAndIsDeterministic) {
         p[i] -= buf[i];
       }
     }
-    EXPECT_TRUE(all_close(db.download(), buf, 1e-5f, 1e-9f)) << "buf, step " << step;
-    EXPECT_TRUE(all_close(dp.download(), p, 1e-5f, 1e-8f)) << "p, step " << step;
+    EXPECT_TRUE(all_close(db.download(), buf, 1e-5f, 1e-8f)) << "buf, step " << step;
+    EXPECT_TRUE(all_close(dp.download(), p, 1e-5f, 1e-7f)) << "p, step " << step;
     if (step == 0) p_first = dp.download();
   }
   // Determinism: the same first step again from the same start gives the same bits.
