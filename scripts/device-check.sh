@@ -94,7 +94,7 @@ grep "momentum2-teacher: CUDA" "$OUT/configure.log" | sed 's/^-- /- /' | tee -a 
 
 # --- GPU tests -------------------------------------------------------------------------------------------------
 t0=$(date +%s)
-timeout 240 ctest --test-dir "$BUILD" -L gpu --output-on-failure --timeout 120 > "$OUT/ctest-gpu.log" 2>&1
+(cd "$BUILD" && timeout 240 ctest -L gpu --output-on-failure --timeout 120) > "$OUT/ctest-gpu.log" 2>&1  # no --test-dir: CMake < 3.20
 ctest_rc=$?
 "$BUILD/m2t_cuda_tests" --gtest_filter='CudaLibs.VersionsLoad' 2>&1 | grep -E '^cuDNN' | sed 's/^/- libraries: /' | tee -a "$SUMMARY"
 passed=$(grep -cE 'Test +#[0-9]+: .* Passed' "$OUT/ctest-gpu.log")
