@@ -13,6 +13,7 @@
 
 #include "binding/addon.h"
 #include "data/dataset.h"
+#include "data/decode.h"
 #include "data/folder.h"
 #include "data/loader.h"
 #include "data/pipeline.h"
@@ -80,6 +81,8 @@ class PromiseWorker : public Napi::AsyncWorker {
       deferred_.Reject(e.Value());
     } catch (const std::exception& e) {
       deferred_.Reject(Napi::Error::New(env, e.what()).Value());
+    } catch (...) {
+      deferred_.Reject(Napi::Error::New(env, "unknown native error").Value());
     }
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(js_error(Env(), kind_, e.Message()).Value()); }
@@ -346,6 +349,11 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
     ds_ = std::move(ds);
     folder_ = std::move(folder);
   }
+  // A reference that keeps this object's JS side (so `this`) alive while async work that
+  // captured `this` is pending; dropped with the worker, on the JS thread.
+  std::shared_ptr<Napi::ObjectReference> keep_alive() {
+    return std::make_shared<Napi::ObjectReference>(Napi::Persistent(Value()));
+  }
   void check_empty(Napi::Env env, const char* who) const {
     std::lock_guard<std::mutex> lk(mu_);
     if (ds_) throw Napi::Error::New(env, data::cat(who, ": this DataSet is already open"));
@@ -359,9 +367,10 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
     if (!a.absent(1)) o.cache_dir = a.string(1, "cacheDir");
     o.threads = a.absent(2) ? 1 : int(a.integer(2, "threads", 1, 1024));
     auto result = std::make_shared<std::shared_ptr<data::FolderDataset>>();
+    auto self = keep_alive();
     return PromiseWorker::start(
         info.Env(), [root, o, result] { *result = data::FolderDataset::open(root, o); },
-        [this, result](Napi::Env env) -> Napi::Value {
+        [this, self, result](Napi::Env env) -> Napi::Value {
           set(*result, *result);
           return env.Undefined();
         });
@@ -373,9 +382,10 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
     const std::string images = a.string(0, "images");
     const std::string labels = a.absent(1) ? "" : a.string(1, "labels");
     auto result = std::make_shared<std::shared_ptr<data::PixelDataset>>();
+    auto self = keep_alive();
     return PromiseWorker::start(
         info.Env(), [images, labels, result] { *result = data::load_idx(images, labels); },
-        [this, result](Napi::Env env) -> Napi::Value {
+        [this, self, result](Napi::Env env) -> Napi::Value {
           set(*result);
           return env.Undefined();
         });
@@ -734,6 +744,14 @@ Napi::Value EpochIndices(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// setMaxImagePixels(n) → previous limit: the decompression-bomb guard (data.maxImagePixels).
+Napi::Value SetMaxImagePixels(const Napi::CallbackInfo& info) {
+  const Args a{info, "setMaxImagePixels"};
+  const int64_t before = data::max_image_pixels();
+  if (!a.absent(0)) data::set_max_image_pixels(a.integer(0, "pixels", 1, int64_t(1) << 40));
+  return Napi::Number::New(info.Env(), double(before));
+}
+
 }  // namespace
 
 void InitData(Napi::Env env, Napi::Object exports) {
@@ -741,6 +759,7 @@ void InitData(Napi::Env env, Napi::Object exports) {
   exports.Set("DataLoader", LoaderWrap::Define(env));
   exports.Set("releaseBatchArrays", Napi::Function::New(env, ReleaseArrays));
   exports.Set("epochIndices", Napi::Function::New(env, EpochIndices));
+  exports.Set("setMaxImagePixels", Napi::Function::New(env, SetMaxImagePixels));
 }
 
 }  // namespace m2t::binding
