@@ -128,10 +128,10 @@ const schedulerEnum = z.enum(SCHEDULERS);
 const commonShape = {
   kind: z.string(),
   /** Experiment name: the output folder under `outputDir`. Default: the file's base name. */
-  name: z.string().min(1).regex(/^[^/\\]+$/, 'must not contain path separators').optional(),
+  name: z.string().min(1).regex(/^[^/\\]+$/, 'must not contain path separators').refine((n) => n !== '.' && n !== '..', "must not be '.' or '..'").optional(),
   description: z.string().optional(),
   /** Seeds weight init, data order and augmentation. */
-  seed: nonNegInt,
+  seed: nonNegInt.max(Number.MAX_SAFE_INTEGER, 'must be at most 2^53 - 1 (larger integers are not exact in JavaScript)'),
   outputDir: z.string().min(1),
   /** Total batch size over all processes (the CLI's -b overrides it). */
   batchSize: posInt,
@@ -215,7 +215,7 @@ export const LinearEvalSchema = z
     ...commonShape,
     kind: z.literal('linear_eval'),
     /** The pre-training experiment whose outputs hold the encoder (the CLI's --experiment-name). */
-    pretrainName: z.string().min(1).optional(),
+    pretrainName: z.string().min(1).regex(/^[^/\\]+$/, 'must not contain path separators').refine((n) => n !== '.' && n !== '..', "must not be '.' or '..'").optional(),
     /** The pre-training checkpoint: a file name inside outputs/<pretrainName>/ or a path. */
     checkpoint: z.string().min(1),
     /** Which encoder of the checkpoint to evaluate. */

@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import { StoppableRun } from './run';
 import * as path from 'path';
+import { makeDirs } from './run-lock';
 import { FILES, RunState, atomicWrite, encodeRunState, newestCheckpoint, readRunState } from './checkpoint';
 import { DeviceSpec, checkDevices, describeDevices, parseDevices } from './devices';
 import type { M2TConfig, StepResult, ImageBatch } from './engine';
@@ -118,6 +119,8 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
     const cfg = exp.config as PretrainConfig;
     const devices = checkDevices(typeof o.devices === 'string' ? parseDevices(o.devices) : (o.devices ?? { kind: 'cpu' }), 'training');
     const outDir = path.join(cfg.outputDir, cfg.name!);
+    // Locked before any checkpoint in it is read, so two --resume runs cannot both continue it.
+    if (fs.existsSync(outDir)) this.lockFolder(outDir, 'mt-train run');
 
     // ---- resume: find and check the checkpoint before touching anything -------------------------
     let resumeFile: string | undefined;
@@ -220,7 +223,8 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
       }
 
       const prev = !resumeFile && fs.existsSync(outDir) ? newestCheckpointQuiet(outDir) : undefined;
-      fs.mkdirSync(outDir, { recursive: true });
+      makeDirs(outDir);
+      this.lockFolder(outDir, 'mt-train run');
       const log = (logger = new RunLogger(path.join(outDir, FILES.trainLog)));
       const rep = (reporter = consoleReporter('train', o.console ?? 'silent'));
       log.addSink((line, level) => {
@@ -363,7 +367,13 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
           }
           if (!Number.isFinite(res.loss)) {
             metrics.flush();
-            throw new UserError(`the loss is ${res.loss} at iteration ${it} (lr ${stepLr}); training diverged`);
+            throw new UserError(`the loss is ${res.loss} at iteration ${it} (lr ${stepLr}); training diverged; the last checkpoint written stays`);
+          }
+          if (res.nonFinite) {
+            metrics.flush();
+            throw new UserError(
+              `tensor '${res.nonFinite}' holds a non-finite value after iteration ${it} (loss ${res.loss}, lr ${stepLr}); training diverged; the last checkpoint written stays`,
+            );
           }
           // A stop during the very last iteration just lets the run finish normally.
           if ((this.stopping || (o.stopAtIteration !== undefined && it >= o.stopAtIteration)) && it < K) {
