@@ -17,7 +17,8 @@ export function packageRoot(): string {
 /** The raw Node-API module. Typed wrappers live in engine.ts and data/. */
 export function addon(): any {
   if (cached) return cached;
-  const file = path.join(packageRoot(), 'build', 'Release', 'm2t.node');
+  // M2T_ADDON_DIR: another build of the addon (scripts/test-asan.sh points it at build-asan/Release).
+  const file = path.join(packageRoot(), process.env.M2T_ADDON_DIR ?? path.join('build', 'Release'), 'm2t.node');
   if (!fs.existsSync(file)) {
     throw new Error(`momentum2-teacher: native addon not built (${file} is missing); run \`npm run build:native\``);
   }

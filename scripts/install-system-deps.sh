@@ -4,6 +4,8 @@
 set -euo pipefail
 pkgs=(cmake g++ make ninja-build pkg-config libdnnl-dev libturbojpeg0-dev libspng-dev libpng-dev libgloo-dev
       libgtest-dev nlohmann-json3-dev ocl-icd-opencl-dev)
+# --fuzz (scripts/fuzz.sh only, never a user install): clang with its libFuzzer runtime.
+if [ "${1:-}" = "--fuzz" ]; then pkgs+=(clang libclang-rt-14-dev libomp-dev); fi
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "system packages: not a Debian/Ubuntu system; install CMake, a C++17 compiler, oneDNN 2.x, libjpeg-turbo,"
   echo "  libspng, GoogleTest and nlohmann-json yourself (the build stops with the name of anything missing)"

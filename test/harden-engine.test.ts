@@ -68,7 +68,7 @@ describe('estimateMemory', () => {
     // A child process: jest's process.env is not the C environment the addon reads.
     const est = estimateMemory('Momentum2Teacher', cfg, { n: 4, h: 16, w: 16 });
     const script = `
-      const a = require(${JSON.stringify(path.join(__dirname, '..', 'build', 'Release', 'm2t.node'))});
+      const a = require(${JSON.stringify(path.join(__dirname, '..', process.env.M2T_ADDON_DIR ?? 'build/Release', 'm2t.node'))});
       const cfg = ${JSON.stringify(cfg)};
       const img = (n) => new Float32Array(n * 16 * 16 * 3).fill(0.5);
       const out = {};

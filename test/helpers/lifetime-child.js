@@ -5,7 +5,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const addon = require(path.join(__dirname, '..', '..', 'build', 'Release', 'm2t.node'));
+const addon = require(path.join(__dirname, '..', '..', process.env.M2T_ADDON_DIR || 'build/Release', 'm2t.node'));
 
 const rounds = Number(process.argv[2] || 20);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'm2t-life-'));
