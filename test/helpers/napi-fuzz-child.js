@@ -22,6 +22,8 @@ function rand() { // mulberry32
 const pick = (a) => a[Math.floor(rand() * a.length)];
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'm2t-napi-fuzz-'));
+// Relative paths among the random strings ('resnet18', 'sgd', …) land here, not in the checkout.
+process.chdir(dir);
 const ckpt = path.join(dir, 'ok.safetensors');
 const garbage = path.join(dir, 'garbage.safetensors');
 fs.writeFileSync(garbage, Buffer.from('\x10\x00\x00\x00\x00\x00\x00\x00{"a":{"dtype":"F32"}}'));
