@@ -35,6 +35,9 @@ export const DatasetSchema = z.discriminatedUnion('kind', [
       root: z.string().min(1),
       /** Use only the first `limit` images (after sorting); for quick runs. */
       limit: posInt.optional(),
+      /** Decompression-bomb guard: an image of more pixels is bad data (counted, another drawn).
+       *  Default 89,478,485 (PIL's MAX_IMAGE_PIXELS). Process-wide: the last dataset opened sets it. */
+      maxImagePixels: posInt.optional(),
     })
     .strict(),
   z
