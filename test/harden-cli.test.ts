@@ -11,6 +11,14 @@ import { LOCK_FILE, lockRunFolder, makeDirs, removeStaleTempFiles } from '../lib
 import { requireDist, runCli, tmpDir, writeFile } from './helpers/dist';
 import { tinyEval, tinyPretrain } from './helpers/fixtures';
 
+const made: string[] = [];
+const mk = (prefix: string) => {
+  const d = tmpDir(prefix);
+  made.push(d);
+  return d;
+};
+afterAll(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 beforeAll(() => requireDist(['bin/mt-train.js', 'bin/mt-eval.js']));
 
 /** A pid that is certainly dead: a child that has exited and been reaped. */
@@ -20,7 +28,7 @@ function deadPid(): number {
 
 describe('run-folder lock', () => {
   test('a second lock on a folder is refused naming the holder; release frees it', () => {
-    const dir = tmpDir('m2t-lock-');
+    const dir = mk('m2t-lock-');
     const a = lockRunFolder(dir, 'mt-train run');
     expect(() => lockRunFolder(dir, 'mt-train run')).toThrow(new RegExp(`^${dir.replace(/[/.]/g, '\\$&')} is in use by another mt-train run \\(pid ${process.pid} on ${os.hostname()}`));
     a.release();
@@ -29,7 +37,7 @@ describe('run-folder lock', () => {
   });
 
   test('a lock left by a dead process on this host is stale and taken over; one on another host is not', () => {
-    const dir = tmpDir('m2t-lock-');
+    const dir = mk('m2t-lock-');
     const file = path.join(dir, LOCK_FILE);
     fs.writeFileSync(file, JSON.stringify({ pid: deadPid(), host: os.hostname(), started: 'then', command: 'x' }));
     const l = lockRunFolder(dir);
@@ -40,7 +48,7 @@ describe('run-folder lock', () => {
   });
 
   test('mt-train refuses an output folder another live run holds, also with --resume', () => {
-    const dir = tmpDir('m2t-lock-cli-');
+    const dir = mk('m2t-lock-cli-');
     const exp = tinyPretrain(dir, { maxEpoch: 2, size: 16 });
     const out = path.join(dir, 'out');
     const run = path.join(out, 'tiny_pretrain');
@@ -58,7 +66,7 @@ describe('run-folder lock', () => {
 
 describe('stale checkpoint temp files', () => {
   test('files of dead writers go, those of live ones and other files stay', () => {
-    const dir = tmpDir('m2t-tmp-');
+    const dir = mk('m2t-tmp-');
     const dead = deadPid();
     for (const n of [`last_epoch_ckpt.safetensors.tmp-${dead}`, `config.json.tmp-${dead}`, `x.tmp-${process.pid}`, `last_epoch_ckpt.safetensors`, 'notes.tmp-abc'])
       fs.writeFileSync(path.join(dir, n), 'x');
@@ -77,7 +85,7 @@ describe('no hangs', () => {
 
   test('an output folder that cannot be created (/proc/x) is an error, not a hang', () => {
     expect(() => makeDirs('/proc/m2t-x/y')).toThrow(/^cannot create \/proc\/m2t-x\/y \(--output-dir\): ENOENT/);
-    const dir = tmpDir('m2t-mk-');
+    const dir = mk('m2t-mk-');
     writeFile(path.join(dir, 'file'), 'x');
     expect(() => makeDirs(path.join(dir, 'file', 'sub'))).toThrow(/cannot create .*file\/sub \(--output-dir\): ENOTDIR/);
     makeDirs(path.join(dir, 'a', 'b', 'c'));
@@ -90,7 +98,7 @@ describe('no hangs', () => {
   });
 
   test('a named pipe as a checkpoint is refused, not read forever', () => {
-    const dir = tmpDir('m2t-fifo-');
+    const dir = mk('m2t-fifo-');
     const fifo = path.join(dir, 'ckpt.safetensors');
     execFileSync('mkfifo', [fifo]);
     expect(() => readRunState(fifo)).toThrow(/ckpt\.safetensors is not a regular file \(a checkpoint must be a file, not a named pipe\)/);
@@ -136,7 +144,7 @@ describe('checkpoint metadata', () => {
 
 describe('mt-eval on a checkpoint that disagrees with the experiment', () => {
   test('run.model metadata of another arch/width is an error naming the keys', () => {
-    const dir = tmpDir('m2t-meta-');
+    const dir = mk('m2t-meta-');
     const out = path.join(dir, 'o');
     const exp = tinyPretrain(dir, { maxEpoch: 2, size: 16 });
     const t = runCli('mt-train', ['-f', exp, '--output-dir', out, '--progress', 'none']);

@@ -10,6 +10,14 @@ import { FILES, readRunState } from '../lib/checkpoint';
 import { readCheckpoint } from '../lib/engine';
 import { DIST, requireDist, tmpDir, writeFile } from './helpers/dist';
 
+const made: string[] = [];
+const mk = (prefix: string) => {
+  const d = tmpDir(prefix);
+  made.push(d);
+  return d;
+};
+afterAll(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 beforeAll(() => requireDist(['bin/mt-train.js']));
 
 const KILLS = 12;
@@ -78,7 +86,7 @@ async function tensors(file: string): Promise<Map<string, Buffer>> {
 }
 
 test(`kill -9 at ${KILLS} points, resume after each: no torn checkpoint, final weights bitwise equal`, async () => {
-  const dir = tmpDir('m2t-k9-');
+  const dir = mk('m2t-k9-');
   const exp = experiment(dir);
 
   // The uninterrupted run.
