@@ -158,4 +158,26 @@ describe('mt-eval on a checkpoint that disagrees with the experiment', () => {
     expect(r.stderr).toMatch(/last_epoch_ckpt\.safetensors holds a different encoder than the experiment's model: arch "resnet18" in its run\.model metadata, "resnet34" in the experiment; width 0\.125 in its run\.model metadata, 0\.25 in the experiment/);
     expect(readRunState(path.join(out, 'tiny_pretrain', FILES.lastEpoch)).iteration).toBe(4);
   });
+
+  test("a checkpoint whose run.model is a ResNet-152 at width 16 is refused by the memory estimate", () => {
+    const dir = mk('m2t-meta-');
+    const out = path.join(dir, 'o');
+    expect(runCli('mt-train', ['-f', tinyPretrain(dir, { maxEpoch: 2, size: 16 }), '--output-dir', out, '--progress', 'none']).status).toBe(0);
+    const file = path.join(out, 'tiny_pretrain', FILES.lastEpoch);
+    // Rewrite the header's run.model (data offsets are relative to the data: the tensors stay).
+    const buf = fs.readFileSync(file);
+    const len = Number(buf.readBigUInt64LE(0));
+    const header = JSON.parse(buf.subarray(8, 8 + len).toString('utf8'));
+    header.__metadata__['run.model'] = JSON.stringify({ arch: 'resnet152', width: 16, smallStem: false, hiddenDim: 4096, outDim: 256 });
+    const h = Buffer.from(JSON.stringify(header));
+    const lb = Buffer.alloc(8);
+    lb.writeBigUInt64LE(BigInt(h.length));
+    fs.writeFileSync(file, Buffer.concat([lb, h, buf.subarray(8 + len)]));
+    const t = Date.now();
+    const r = runCli('mt-eval', ['-f', tinyEval(dir), '-expn', 'tiny_pretrain', '--output-dir', out, '--progress', 'none'], { timeout: 120_000 });
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/mt-eval: error: cannot build the encoder resnet152 \(width 16\) for .*last_epoch_ckpt\.safetensors: LinearProbe: needs about [\d.]+ GiB .* but only [\d.]+ GiB is available/);
+    expect(Date.now() - t).toBeLessThan(60_000);
+  });
 });
