@@ -69,3 +69,11 @@ maybe('empty class folder', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
+
+maybe('epochIndices', () => {
+  // Found by the N-API fuzz: n = 2^31 went to the allocator (32 GiB) and the OOM killer.
+  test('an n whose order cannot fit in memory is a RangeError naming the estimate', () => {
+    expect(() => addon().epochIndices(2 ** 40, 1, 0, 0, 1, true)).toThrow(/^epochIndices: n = 1099511627776 needs about 40 TiB but only [\d.]+ [KMGT]?i?B is available/);
+    expect(addon().epochIndices(10, 1, 0, 0, 1, true).indices.length).toBe(10);
+  });
+});

@@ -7,7 +7,9 @@ import * as path from 'path';
 
 test('10,000 random calls: 0 crashes, every failure a one-line JS Error', () => {
   const child = path.join(__dirname, 'helpers', 'napi-fuzz-child.js');
-  const r = spawnSync(process.execPath, ['--expose-gc', child, '10000', '20260101'], {
+  // ulimit -v: an allocation gone wild fails in the child (bad_alloc → a JS Error, or an abort
+  // the test sees) instead of calling the machine's OOM killer.
+  const r = spawnSync('bash', ['-c', 'ulimit -v 8000000 && exec "$0" "$@"', process.execPath, '--expose-gc', child, '10000', '20260101'], {
     encoding: 'utf8',
     timeout: 600_000,
     env: { ...process.env, M2T_MEMORY_AVAILABLE: String(300 * 2 ** 20) },

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "binding/addon.h"
+#include "binding/estimate.h"
 #include "data/dataset.h"
 #include "data/decode.h"
 #include "data/folder.h"
@@ -731,6 +732,14 @@ Napi::Value EpochIndices(const Napi::CallbackInfo& info) {
   c.rank = int(a.integer(3, "rank", 0, 1 << 20));
   c.world = int(a.integer(4, "worldSize", 1, 1 << 20));
   c.shuffle = a.absent(5) ? true : info[5].ToBoolean().Value();
+  // The epoch's order (8 bytes a sample) and this rank's items (16 + 16 in JS): refuse up front
+  // what the machine cannot hold instead of dying in the allocator (found by the N-API fuzz).
+  const double need = 8.0 * double(n) + 32.0 * double(data::per_rank(n, c.world));
+  std::string source;
+  const int64_t avail = available_memory(&source);
+  if (avail >= 0 && need > double(avail))
+    throw Napi::RangeError::New(info.Env(), data::cat("epochIndices: n = ", n, " needs about ", format_bytes(need),
+                                                      " but only ", format_bytes(double(avail)), " is available (", source, ")"));
   const auto items = guarded(info.Env(), [&] { return data::shard_epoch(n, c, epoch); });
   Napi::Float64Array slots = Napi::Float64Array::New(info.Env(), items.size());
   Napi::Float64Array idx = Napi::Float64Array::New(info.Env(), items.size());

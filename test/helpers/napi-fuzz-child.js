@@ -122,6 +122,20 @@ const valid = {
   setMaxImagePixels: () => [],
 };
 
+// NAPI_FUZZ_TRACE=<file>: each call (target and a summary of its arguments) before it is made.
+const trace = process.env.NAPI_FUZZ_TRACE ? fs.openSync(process.env.NAPI_FUZZ_TRACE, 'w') : 0;
+function describe(v, depth = 0) {
+  if (Array.isArray(v)) return depth > 2 ? '[…]' : `[${v.map((x) => describe(x, depth + 1)).join(', ')}]`;
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${v.length})`;
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  if (typeof v === 'bigint' || typeof v === 'symbol' || typeof v === 'function') return typeof v;
+  if (v && typeof v === 'object') {
+    if (v.constructor && v.constructor !== Object) return v.constructor.name;
+    return depth > 2 ? '{…}' : `{${Object.entries(v).map(([k, x]) => `${k}: ${describe(x, depth + 1)}`).join(', ')}}`;
+  }
+  return String(v);
+}
+
 const counts = { calls: 0, mutated: 0, random: 0, ok: 0, TypeError: 0, RangeError: 0, Error: 0, nonError: 0, badMessage: 0, timedOut: 0 };
 const byTarget = {};
 const defects = [];
@@ -201,6 +215,7 @@ function mutate(args) {
     counts[doMutate ? 'mutated' : 'random']++;
     counts.calls++;
     byTarget[target] = (byTarget[target] || 0) + 1;
+    if (trace) fs.writeSync(trace, `${counts.calls} ${target} ${describe(args)}\n`);
     try {
       const r = isCtor ? new fn(...args) : fn.apply(thisObj, args);
       await settle(r);
@@ -208,6 +223,7 @@ function mutate(args) {
       if (isCtor && rand() < 0.2) live.push(r);
     } catch (e) {
       classify(e, target);
+      if (trace) fs.writeSync(trace, `  -> ${e && e.name}: ${e && e.message}\n`);
     }
     if (live.length > 12) live.splice(4, live.length - 8);
     if (counts.calls % 500 === 0) global.gc?.();
