@@ -100,12 +100,17 @@ test(`kill -9 at ${KILLS} points, resume after each: no torn checkpoint, final w
 
   const out = path.join(dir, 'killed');
   const runDir = path.join(out, 'k9');
+  let endedBy = '';
   let kills = 0, atWrite = 0, torn = 0, checked = 0, staleTmpSeen = 0, finished = false;
   for (let attempt = 0; !finished && attempt < 60; attempt++) {
     const resume = fs.existsSync(path.join(runDir, FILES.lastEpoch));
     if (resume && readRunState(path.join(runDir, FILES.lastEpoch)).iteration === 24) {
       // A killed run got to its final checkpoint: the chain is complete.
       if (kills >= KILLS) {
+        // A last --resume says so, and takes over (and clears) what the killed run left.
+        const last = await runAndKill(start(exp, out, true), runDir, { ms: 600_000 });
+        endedBy = 'a killed run had written the final checkpoint; --resume found nothing to resume';
+        expect(last.stderr).toMatch(/nothing to resume: .* is at the end of training \(iteration 24\/24\)/);
         finished = true;
         break;
       }
@@ -131,11 +136,14 @@ test(`kill -9 at ${KILLS} points, resume after each: no torn checkpoint, final w
     } else {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      if (kills >= KILLS) finished = true;
+      if (kills >= KILLS) {
+        finished = true;
+        endedBy = 'a run completed';
+      }
       else fs.rmSync(runDir, { recursive: true }); // finished before its kill: start the chain over
     }
   }
-  console.log(`kill -9 loop: ${kills} kills (${atWrite} during a checkpoint write), ${checked} checkpoint reads after kills, ${torn} torn, ${staleTmpSeen} temp files left by killed writers`);
+  console.log(`kill -9 loop: ${kills} kills (${atWrite} during a checkpoint write), ${checked} checkpoint reads after kills, ${torn} torn, ${staleTmpSeen} temp files left by killed writers; ended: ${endedBy}`);
   expect(finished).toBe(true);
   expect(kills).toBeGreaterThanOrEqual(KILLS);
   expect(atWrite).toBeGreaterThanOrEqual(1);
