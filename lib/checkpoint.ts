@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from './errors';
+import { makeDirs } from './run-lock';
 
 export const CHECKPOINT_FORMAT = '1';
 /** Our metadata keys ('run.*' and 'format' belong to the engine). */
@@ -85,8 +86,17 @@ export function decodeRunState(meta: Record<string, string>, file: string): RunS
     return v;
   };
   const num = (k: string): number => {
-    const v = Number(need(k));
-    if (!Number.isFinite(v)) throw new UserError(`${file}: metadata run.${k} is not a number`);
+    const raw = need(k);
+    const v = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(v)) throw new UserError(`${file}: metadata run.${k} is not a number ('${raw}')`);
+    return v;
+  };
+  // Positions and counts: exact non-negative integers (a negative iteration would read as "done").
+  const count = (k: string, min = 0): number => {
+    const v = num(k);
+    if (!Number.isSafeInteger(v) || v < min) {
+      throw new UserError(`${file}: metadata run.${k} must be an integer >= ${min}, got '${need(k)}'`);
+    }
     return v;
   };
   const json = (k: string): unknown => {
@@ -98,18 +108,22 @@ export function decodeRunState(meta: Record<string, string>, file: string): RunS
       throw new UserError(`${file}: metadata run.${k} is not valid JSON`);
     }
   };
+  const nonNegative = (v: number, k: string): number => {
+    if (v < 0) throw new UserError(`${file}: metadata run.${k} must be >= 0, got ${v}`);
+    return v;
+  };
   const kind = need('kind');
   if (kind !== 'pretrain' && kind !== 'linear_eval') throw new UserError(`${file}: unknown checkpoint kind '${kind}'`);
   return {
     kind,
-    epoch: num('epoch'),
-    batch: num('batch'),
-    iteration: num('iteration'),
-    lr: num('lr'),
-    itersPerEpoch: num('itersPerEpoch'),
-    totalIterations: num('totalIterations'),
-    batchSize: num('batchSize'),
-    seed: num('seed'),
+    epoch: count('epoch'),
+    batch: count('batch'),
+    iteration: count('iteration'),
+    lr: nonNegative(num('lr'), 'lr'),
+    itersPerEpoch: count('itersPerEpoch', 1),
+    totalIterations: count('totalIterations', 1),
+    batchSize: count('batchSize', 1),
+    seed: count('seed'),
     reason: (meta['run.reason'] as RunState['reason']) ?? 'epoch',
     config: json('config'),
     data: json('data'),
@@ -120,6 +134,7 @@ export function decodeRunState(meta: Record<string, string>, file: string): RunS
 
 /** Reads only the JSON header of a safetensors file: its tensor table and metadata. */
 export function readSafetensorsHeader(file: string): { metadata: Record<string, string>; tensors: Record<string, { dtype: string; shape: number[] }> } {
+  checkRegularFile(file);
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -146,6 +161,19 @@ export function readSafetensorsHeader(file: string): { metadata: Record<string, 
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** A checkpoint must be a regular file: opening a named pipe or a device would block or read
+ *  forever. Throws a UserError naming the file. */
+export function checkRegularFile(file: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(code === 'ENOENT' ? `checkpoint not found: ${file}` : `cannot open checkpoint ${file}: ${(e as Error).message}`);
+  }
+  if (!st.isFile()) throw new UserError(`${file} is not a regular file (a checkpoint must be a file, not a ${st.isDirectory() ? 'folder' : st.isFIFO() ? 'named pipe' : 'device or socket'})`);
 }
 
 export function readRunState(file: string): RunState {
@@ -175,7 +203,7 @@ export function atomicCopy(src: string, dst: string): void {
 
 /** Atomic text write (temp file + rename). */
 export function atomicWrite(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  makeDirs(path.dirname(file));
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, text);
   fs.renameSync(tmp, file);

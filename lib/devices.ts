@@ -1,6 +1,9 @@
 // The -d/--devices flag: "0-7", "0,2,5", "3" or "cpu".
 import { UserError } from './errors';
 
+/** Highest device id accepted (no machine has more GPUs than this). */
+export const MAX_DEVICE_ID = 1023;
+
 export type DeviceSpec = { kind: 'cpu' } | { kind: 'cuda'; ids: number[] };
 
 export function parseDevices(text: string): DeviceSpec {
@@ -9,7 +12,7 @@ export function parseDevices(text: string): DeviceSpec {
   const bad = () =>
     new UserError(`invalid --devices '${text}' (expected GPU ids such as 0-7, 0,2,5 or 3, or 'cpu')`);
   if (!/^[0-9,\-\s]+$/.test(s)) throw bad();
-  const ids: number[] = [];
+  const seen = new Set<number>();
   for (const part of s.split(',').map((p) => p.trim())) {
     if (part === '') throw bad();
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
@@ -17,9 +20,11 @@ export function parseDevices(text: string): DeviceSpec {
     const a = Number(m[1]);
     const b = m[2] !== undefined ? Number(m[2]) : a;
     if (b < a) throw new UserError(`invalid --devices '${text}': range ${part} runs backwards`);
-    for (let i = a; i <= b; i++) if (!ids.includes(i)) ids.push(i);
+    // Bounded before expanding: a range such as 0-100000000 must not take minutes (or memory).
+    if (b > MAX_DEVICE_ID) throw new UserError(`invalid --devices '${text}': device id ${b} is above ${MAX_DEVICE_ID}`);
+    for (let i = a; i <= b; i++) seen.add(i);
   }
-  return { kind: 'cuda', ids };
+  return { kind: 'cuda', ids: [...seen] };
 }
 
 export function describeDevices(d: DeviceSpec): string {

@@ -65,6 +65,8 @@ export interface StepResult {
   alpha: number;
   /** Iterations completed. */
   iteration: number;
+  /** The first state tensor holding a NaN or an infinity after this step (absent when all are finite). */
+  nonFinite?: string;
 }
 
 export interface Checkpoint {
@@ -167,4 +169,26 @@ export class LinearProbe {
 /** Reads a safetensors file (tensors as float32 + metadata) without building a model. */
 export function readCheckpoint(path: string): Promise<Checkpoint> {
   return addon().readSafetensors(path);
+}
+
+/** Memory a model needs (parameters, gradients, optimizer buffers) and one step's activations on
+ *  a batch, with the memory available to this process; the engine constructors refuse a model
+ *  whose estimate exceeds it. */
+export interface MemoryEstimate {
+  /** Elements of the state dict (model, no optimizer): exact. */
+  stateElements: number;
+  modelBytes: number;
+  activationBytes: number;
+  totalBytes: number;
+  /** null where the platform reports none. */
+  availableBytes: number | null;
+  availableSource: string;
+}
+
+export function estimateMemory(
+  kind: 'Momentum2Teacher' | 'LinearProbe',
+  config: M2TConfig | LinearProbeConfig,
+  batch?: { n: number; h: number; w: number },
+): MemoryEstimate {
+  return addon().estimateMemory(kind, config, batch);
 }

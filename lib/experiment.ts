@@ -36,6 +36,9 @@ export const DatasetSchema = z.discriminatedUnion('kind', [
       /** Use only `limit` images, a class-stratified random choice with a fixed seed (every class
        *  gets an equal share where it has enough images; the same images in every run); for quick runs. */
       limit: posInt.optional(),
+      /** Decompression-bomb guard: an image of more pixels is bad data (counted, another drawn).
+       *  Default 89,478,485 (PIL's MAX_IMAGE_PIXELS). Process-wide: the last dataset opened sets it. */
+      maxImagePixels: posInt.optional(),
     })
     .strict(),
   z
@@ -141,10 +144,10 @@ const schedulerEnum = z.enum(SCHEDULERS);
 const commonShape = {
   kind: z.string(),
   /** Experiment name: the output folder under `outputDir`. Default: the file's base name. */
-  name: z.string().min(1).regex(/^[^/\\]+$/, 'must not contain path separators').optional(),
+  name: z.string().min(1).regex(/^[^/\\]+$/, 'must not contain path separators').refine((n) => n !== '.' && n !== '..', "must not be '.' or '..'").optional(),
   description: z.string().optional(),
   /** Seeds weight init, data order and augmentation. */
-  seed: nonNegInt,
+  seed: nonNegInt.max(Number.MAX_SAFE_INTEGER, 'must be at most 2^53 - 1 (larger integers are not exact in JavaScript)'),
   outputDir: z.string().min(1),
   /** Total batch size over all processes (the CLI's -b overrides it). */
   batchSize: posInt,
@@ -266,7 +269,7 @@ export const LinearEvalSchema = z
     ...commonShape,
     kind: z.literal('linear_eval'),
     /** The pre-training experiment whose outputs hold the encoder (the CLI's --experiment-name). */
-    pretrainName: z.string().min(1).optional(),
+    pretrainName: z.string().min(1).regex(/^[^/\\]+$/, 'must not contain path separators').refine((n) => n !== '.' && n !== '..', "must not be '.' or '..'").optional(),
     /** The pre-training checkpoint: a file name inside outputs/<pretrainName>/ or a path. */
     checkpoint: z.string().min(1),
     /** Which encoder of the checkpoint to evaluate. */

@@ -68,7 +68,7 @@ export type { ReportOptions, ReportResult } from './report';
 export { UserError, ExperimentError, isUserError } from './errors';
 
 // The engine (native): the M2T step, the linear probe, checkpoint reading.
-export { Momentum2Teacher, LinearProbe, readCheckpoint } from './engine';
+export { Momentum2Teacher, LinearProbe, readCheckpoint, estimateMemory } from './engine';
 export type {
   Arch,
   EncoderConfig,
@@ -81,6 +81,7 @@ export type {
   Checkpoint,
   LinearProbeConfig,
   EvalResult,
+  MemoryEstimate,
 } from './engine';
 
 // Data: what the run loops consume, and how to plug in another source.

@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import { StoppableRun } from './run';
 import * as path from 'path';
+import { makeDirs } from './run-lock';
 import { FILES, RunState, atomicCopy, atomicWrite, encodeRunState, newestCheckpoint, readRunState, readSafetensorsHeader } from './checkpoint';
 import { DeviceSpec, checkDevices, describeDevices, parseDevices } from './devices';
 import type { Checkpoint, EvalResult, ImageBatch, LinearProbeConfig } from './engine';
@@ -151,6 +152,7 @@ export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
     const header = readSafetensorsHeader(pretrained);
     const encoder = encoderConfig(cfg, header.metadata, pretrained);
     const outDir = evalOutputDir(cfg);
+    if (fs.existsSync(outDir)) this.lockFolder(outDir, 'mt-eval run');
 
     let resumeFile: string | undefined;
     let resumeState: RunState | undefined;
@@ -217,7 +219,13 @@ export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
         momentum: cfg.optimizer.momentum,
         weightDecay: cfg.optimizer.weightDecay,
       };
-      const probe = o.createProbe ? o.createProbe(probeConfig) : await nativeProbe(probeConfig);
+      let probe: ProbeModel;
+      try {
+        probe = o.createProbe ? o.createProbe(probeConfig) : await nativeProbe(probeConfig);
+      } catch (e) {
+        // e.g. the memory estimate of the encoder named by the checkpoint's run.model
+        throw new UserError(`cannot build the encoder ${describeEncoder(encoder)} for ${pretrained}: ${errorMessage(e)}`);
+      }
       const read = o.readCheckpoint ?? (async (f: string) => (await import('./engine')).readCheckpoint(f));
       let ckpt: Checkpoint;
       try {
@@ -255,7 +263,8 @@ export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
         last = (resumeState.extra?.last as LinearEvalResult['last']) ?? undefined;
       }
 
-      fs.mkdirSync(outDir, { recursive: true });
+      makeDirs(outDir);
+      this.lockFolder(outDir, 'mt-eval run');
       const log = (logger = new RunLogger(path.join(outDir, FILES.evalLog)));
       const rep = (reporter = consoleReporter('linear eval', o.console ?? 'silent'));
       log.addSink((line, level) => {
@@ -441,16 +450,39 @@ function describeEncoder(e: EncoderModelConfig): string {
 
 /** The encoder architecture: from the experiment, or from the checkpoint's metadata. */
 function encoderConfig(cfg: LinearEvalConfig, meta: Record<string, string>, file: string): EncoderModelConfig {
-  if (cfg.model !== 'pretrain') return { ...cfg.model };
   const m = meta['run.model'];
-  if (!m) {
+  let fromCheckpoint: EncoderModelConfig | undefined;
+  if (m) {
+    let parsed: Partial<EncoderModelConfig>;
+    try {
+      parsed = JSON.parse(m) as Partial<EncoderModelConfig>;
+    } catch {
+      throw new UserError(`${file}: metadata run.model is not valid JSON`);
+    }
+    if (!parsed || typeof parsed !== 'object' || typeof parsed.arch !== 'string') throw new UserError(`${file}: metadata run.model has no arch`);
+    fromCheckpoint = { arch: parsed.arch, width: parsed.width ?? 1, smallStem: parsed.smallStem ?? false };
+  }
+  if (cfg.model !== 'pretrain') {
+    const want: EncoderModelConfig = { arch: cfg.model.arch, width: cfg.model.width ?? 1, smallStem: cfg.model.smallStem ?? false };
+    if (fromCheckpoint) {
+      // A checkpoint that says it holds another encoder is an error, not a partial load.
+      const keys = (['arch', 'width', 'smallStem'] as const).filter((k) => fromCheckpoint![k] !== want[k]);
+      if (keys.length) {
+        throw new UserError(
+          `${file} holds a different encoder than the experiment's model: ` +
+            keys.map((k) => `${k} ${JSON.stringify(fromCheckpoint![k])} in its run.model metadata, ${JSON.stringify(want[k])} in the experiment`).join('; ') +
+            " (set model to 'pretrain' to use the checkpoint's)",
+        );
+      }
+    }
+    return { ...cfg.model };
+  }
+  if (!fromCheckpoint) {
     throw new UserError(
       `${file} does not say which encoder it holds (no run.model metadata); set model: { arch, width, smallStem } in the linear-evaluation experiment`,
     );
   }
-  const parsed = JSON.parse(m) as Partial<EncoderModelConfig>;
-  if (!parsed.arch) throw new UserError(`${file}: run.model metadata has no arch`);
-  return { arch: parsed.arch, width: parsed.width ?? 1, smallStem: parsed.smallStem ?? false };
+  return fromCheckpoint;
 }
 
 async function nativeProbe(config: LinearProbeConfig): Promise<ProbeModel> {

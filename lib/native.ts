@@ -18,7 +18,9 @@ export function packageRoot(): string {
  *  M2T_ADDON=/path/to/m2t.node loads another build (benchmarks compare the portable and -march=native ones). */
 export function addon(): any {
   if (cached) return cached;
-  const file = process.env.M2T_ADDON || path.join(packageRoot(), 'build', 'Release', 'm2t.node');
+  // M2T_ADDON_DIR: another build of the addon, relative to the package root or absolute (scripts/test-asan.sh
+  // points it at build-asan/Release; tools/bench/portable-vs-native.sh at build-native/Release).
+  const file = path.resolve(packageRoot(), process.env.M2T_ADDON_DIR ?? path.join('build', 'Release'), 'm2t.node');
   if (!fs.existsSync(file)) {
     throw new Error(`momentum2-teacher: native addon not built (${file} is missing); run \`npm run build:native\``);
   }

@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import { StoppableRun } from './run';
 import * as path from 'path';
+import { makeDirs } from './run-lock';
 import { FILES, RunState, atomicWrite, encodeRunState, newestCheckpoint, readRunState } from './checkpoint';
 import { DeviceSpec, checkDevices, describeDevices, parseDevices } from './devices';
 import type { M2TConfig, StepResult, ImageBatch } from './engine';
@@ -144,6 +145,8 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
     const localBatch = cfg.batchSize / world;
     // Rank 0 writes the run's files; rank r > 0 keeps its own checkpoints (its BN statistics) under ranks/rank<r>/.
     const ckptDir = lead ? outDir : path.join(outDir, 'ranks', `rank${rank}`);
+    // Locked (by rank 0, for the whole run) before any checkpoint in it is read, so two --resume runs cannot both continue it.
+    if (lead && fs.existsSync(outDir)) this.lockFolder(outDir, 'mt-train run');
 
     // ---- resume: find and check the checkpoint before touching anything -------------------------
     let resumeFile: string | undefined;
@@ -260,7 +263,8 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
       }
 
       const prev = lead && !resumeFile && fs.existsSync(outDir) ? newestCheckpointQuiet(outDir) : undefined;
-      fs.mkdirSync(ckptDir, { recursive: true });
+      makeDirs(ckptDir);
+      if (lead) this.lockFolder(outDir, 'mt-train run');
       const log = (logger = new RunLogger(lead ? path.join(outDir, FILES.trainLog) : undefined));
       const rep = (reporter = consoleReporter('train', lead ? (o.console ?? 'silent') : 'silent'));
       log.addSink((line, level) => {
@@ -416,7 +420,13 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
           }
           if (!Number.isFinite(res.loss)) {
             metrics?.flush();
-            throw new UserError(`the loss is ${res.loss} at iteration ${it} (lr ${stepLr}); training diverged`);
+            throw new UserError(`the loss is ${res.loss} at iteration ${it} (lr ${stepLr}); training diverged; the last checkpoint written stays`);
+          }
+          if (res.nonFinite) {
+            metrics?.flush();
+            throw new UserError(
+              `tensor '${res.nonFinite}' holds a non-finite value after iteration ${it} (loss ${res.loss}, lr ${stepLr}); training diverged; the last checkpoint written stays`,
+            );
           }
           // A stop during the very last iteration just lets the run finish normally.
           // One process: a stop asked by an 'iteration' handler above counts at once; several: at the next sync.

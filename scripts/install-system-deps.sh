@@ -13,6 +13,8 @@ pkgs=(cmake g++ make ninja-build pkg-config libdnnl-dev ocl-icd-opencl-dev libtu
       libpng-dev libgloo-dev libgtest-dev nlohmann-json3-dev)
 # shellcheck disable=SC2206
 pkgs+=(${M2T_EXTRA_SYSTEM_PACKAGES:-})
+# --fuzz (scripts/fuzz.sh only, never a user install): clang with its libFuzzer runtime.
+if [ "${1:-}" = "--fuzz" ]; then pkgs+=(clang libclang-rt-14-dev libomp-dev); fi
 
 if [ "${1:-}" = "--list" ]; then
   printf '%s\n' "${pkgs[@]}"

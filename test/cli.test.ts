@@ -151,7 +151,8 @@ withEngine('end to end: mt-train then mt-eval on a tiny dataset', () => {
     );
     const r = runCli('mt-eval', ['-f', f, '-expn', 'tiny'], { cwd: dir });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^mt-eval: error: outputs\/tiny\/last_epoch_ckpt\.safetensors does not match the encoder resnet50 \(width 0\.125, small stem\): .*teacher_encoder\./m);
+    // The checkpoint's run.model metadata names its encoder: the disagreement is caught before loading.
+    expect(r.stderr).toMatch(/^mt-eval: error: outputs\/tiny\/last_epoch_ckpt\.safetensors holds a different encoder than the experiment's model: arch "resnet18" in its run\.model metadata, "resnet50" in the experiment/m);
     expect(r.stderr).not.toMatch(STACK);
   });
 });

@@ -24,6 +24,7 @@ export interface CommonFlags {
 export function positiveInt(name: string) {
   return (v: string): number => {
     if (!/^\d+$/.test(v.trim()) || Number(v) < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got '${v}'`);
+    if (!Number.isSafeInteger(Number(v))) throw new InvalidArgumentError(`${name} must be at most 2^53 - 1, got '${v}'`);
     return Number(v);
   };
 }
@@ -31,6 +32,8 @@ export function positiveInt(name: string) {
 export function nonNegativeInt(name: string) {
   return (v: string): number => {
     if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a non-negative integer, got '${v}'`);
+    // Above 2^53 - 1 a number is no longer exact: refuse rather than round silently.
+    if (!Number.isSafeInteger(Number(v))) throw new InvalidArgumentError(`${name} must be at most 2^53 - 1 = ${Number.MAX_SAFE_INTEGER}, got '${v}'`);
     return Number(v);
   };
 }

@@ -4,7 +4,12 @@
 import * as os from 'os';
 import type { DataProvider, EpochSource, EvalSourceOptions, LabeledBatch, PretrainBatch, PretrainSourceOptions } from '../pipeline';
 import type { DatasetConfig } from '../experiment';
+import { UserError } from '../errors';
+import { addon } from '../native';
 import { Dataset } from './datasets';
+
+/** PIL's Image.MAX_IMAGE_PIXELS: the default decode limit (data config `maxImagePixels`). */
+export const DEFAULT_MAX_IMAGE_PIXELS = 89_478_485;
 import { EvalLoader, PretrainLoader } from './loader';
 import { byolView1, byolView2, linearEvalTransform, validationTransform } from './transforms';
 
@@ -17,7 +22,19 @@ export interface ProviderOptions {
 
 async function openDataset(d: DatasetConfig, o: ProviderOptions): Promise<Dataset> {
   let ds: Dataset;
-  if (d.kind === 'imagefolder') ds = await Dataset.openFolder(d.root, { cache: o.cache ?? true, threads: Math.max(1, os.availableParallelism()) });
+  if (d.kind === 'imagefolder') {
+    addon().setMaxImagePixels(d.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS);
+    ds = await Dataset.openFolder(d.root, { cache: o.cache ?? true, threads: Math.max(1, os.availableParallelism()) });
+    // torchvision's ImageFolder refuses a class without images too: it would be a label no
+    // example carries, silently changing the classifier's output count.
+    const empty = ds.info().emptyClasses ?? [];
+    if (empty.length) {
+      throw new UserError(
+        `${d.root}: ${empty.length === 1 ? 'the class folder' : `${empty.length} class folders`} ${empty.slice(0, 5).map((c) => `'${c}'`).join(', ')}${empty.length > 5 ? ', …' : ''} ` +
+          `${empty.length === 1 ? 'holds' : 'hold'} no images; remove ${empty.length === 1 ? 'it' : 'them'} or add images`,
+      );
+    }
+  }
   else if (d.kind === 'mnist') ds = await Dataset.mnist(d.split);
   else if (d.kind === 'idx') ds = await Dataset.openIdx(d.images, d.labels);
   else throw new Error(`the data layer does not read '${d.kind}' datasets`);

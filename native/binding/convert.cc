@@ -214,9 +214,11 @@ class Worker final : public Napi::AsyncWorker {
     } catch (const dnnl::error& e) {
       SetError(std::string("oneDNN: ") + e.what());
     } catch (const std::bad_alloc&) {
-      SetError("out of memory");
+      SetError("out of memory (std::bad_alloc)");
     } catch (const std::exception& e) {
       SetError(e.what());
+    } catch (...) {
+      SetError("unknown native error");
     }
   }
   void OnOK() override {
@@ -226,6 +228,8 @@ class Worker final : public Napi::AsyncWorker {
       deferred_.Resolve(done_(env));
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());
+    } catch (const std::exception& e) {
+      deferred_.Reject(Napi::Error::New(env, std::string("native error: ") + e.what()).Value());
     }
   }
   void OnError(const Napi::Error& e) override {

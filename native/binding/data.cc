@@ -12,7 +12,9 @@
 #include <unordered_map>
 
 #include "binding/addon.h"
+#include "binding/estimate.h"
 #include "data/dataset.h"
+#include "data/decode.h"
 #include "data/folder.h"
 #include "data/loader.h"
 #include "data/pipeline.h"
@@ -80,6 +82,8 @@ class PromiseWorker : public Napi::AsyncWorker {
       deferred_.Reject(e.Value());
     } catch (const std::exception& e) {
       deferred_.Reject(Napi::Error::New(env, e.what()).Value());
+    } catch (...) {
+      deferred_.Reject(Napi::Error::New(env, "unknown native error").Value());
     }
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(js_error(Env(), kind_, e.Message()).Value()); }
@@ -346,6 +350,11 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
     ds_ = std::move(ds);
     folder_ = std::move(folder);
   }
+  // A reference that keeps this object's JS side (so `this`) alive while async work that
+  // captured `this` is pending; dropped with the worker, on the JS thread.
+  std::shared_ptr<Napi::ObjectReference> keep_alive() {
+    return std::make_shared<Napi::ObjectReference>(Napi::Persistent(Value()));
+  }
   void check_empty(Napi::Env env, const char* who) const {
     std::lock_guard<std::mutex> lk(mu_);
     if (ds_) throw Napi::Error::New(env, data::cat(who, ": this DataSet is already open"));
@@ -359,9 +368,10 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
     if (!a.absent(1)) o.cache_dir = a.string(1, "cacheDir");
     o.threads = a.absent(2) ? 1 : int(a.integer(2, "threads", 1, 1024));
     auto result = std::make_shared<std::shared_ptr<data::FolderDataset>>();
+    auto self = keep_alive();
     return PromiseWorker::start(
         info.Env(), [root, o, result] { *result = data::FolderDataset::open(root, o); },
-        [this, result](Napi::Env env) -> Napi::Value {
+        [this, self, result](Napi::Env env) -> Napi::Value {
           set(*result, *result);
           return env.Undefined();
         });
@@ -373,9 +383,10 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
     const std::string images = a.string(0, "images");
     const std::string labels = a.absent(1) ? "" : a.string(1, "labels");
     auto result = std::make_shared<std::shared_ptr<data::PixelDataset>>();
+    auto self = keep_alive();
     return PromiseWorker::start(
         info.Env(), [images, labels, result] { *result = data::load_idx(images, labels); },
-        [this, result](Napi::Env env) -> Napi::Value {
+        [this, self, result](Napi::Env env) -> Napi::Value {
           set(*result);
           return env.Undefined();
         });
@@ -724,6 +735,14 @@ Napi::Value EpochIndices(const Napi::CallbackInfo& info) {
   c.rank = int(a.integer(3, "rank", 0, 1 << 20));
   c.world = int(a.integer(4, "worldSize", 1, 1 << 20));
   c.shuffle = a.absent(5) ? true : info[5].ToBoolean().Value();
+  // The epoch's order (8 bytes a sample) and this rank's items (16 + 16 in JS): refuse up front
+  // what the machine cannot hold instead of dying in the allocator (found by the N-API fuzz).
+  const double need = 8.0 * double(n) + 32.0 * double(data::per_rank(n, c.world));
+  std::string source;
+  const int64_t avail = available_memory(&source);
+  if (avail >= 0 && need > double(avail))
+    throw Napi::RangeError::New(info.Env(), data::cat("epochIndices: n = ", n, " needs about ", format_bytes(need),
+                                                      " but only ", format_bytes(double(avail)), " is available (", source, ")"));
   const auto items = guarded(info.Env(), [&] { return data::shard_epoch(n, c, epoch); });
   Napi::Float64Array slots = Napi::Float64Array::New(info.Env(), items.size());
   Napi::Float64Array idx = Napi::Float64Array::New(info.Env(), items.size());
@@ -737,6 +756,14 @@ Napi::Value EpochIndices(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// setMaxImagePixels(n) → previous limit: the decompression-bomb guard (data.maxImagePixels).
+Napi::Value SetMaxImagePixels(const Napi::CallbackInfo& info) {
+  const Args a{info, "setMaxImagePixels"};
+  const int64_t before = data::max_image_pixels();
+  if (!a.absent(0)) data::set_max_image_pixels(a.integer(0, "pixels", 1, int64_t(1) << 40));
+  return Napi::Number::New(info.Env(), double(before));
+}
+
 }  // namespace
 
 void InitData(Napi::Env env, Napi::Object exports) {
@@ -744,6 +771,7 @@ void InitData(Napi::Env env, Napi::Object exports) {
   exports.Set("DataLoader", LoaderWrap::Define(env));
   exports.Set("releaseBatchArrays", Napi::Function::New(env, ReleaseArrays));
   exports.Set("epochIndices", Napi::Function::New(env, EpochIndices));
+  exports.Set("setMaxImagePixels", Napi::Function::New(env, SetMaxImagePixels));
 }
 
 }  // namespace m2t::binding

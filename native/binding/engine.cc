@@ -3,10 +3,12 @@
 // so a forgotten `await` shows up at once).
 #include <cstring>
 #include <memory>
+#include <set>
 
 #include "binding/addon.h"
 #include "binding/comm.h"
 #include "binding/convert.h"
+#include "binding/estimate.h"
 #include "models/m2t.h"
 #include "models/probe.h"
 
@@ -21,9 +23,7 @@ class Busy {
       throw Napi::Error::New(env, std::string(cls) + ": a previous call (step/save/load) is still running; await it first");
     busy_ = true;
   }
-  std::function<void()> release() {
-    return [this] { busy_ = false; };
-  }
+  void leave() { busy_ = false; }
   void check(Napi::Env env, const char* cls) const {
     if (busy_) throw Napi::Error::New(env, std::string(cls) + ": cannot read or change state while a call is running");
   }
@@ -32,13 +32,32 @@ class Busy {
   bool busy_ = false;
 };
 
+// Every C++ exception becomes a JS one: core errors keep their kind, allocation failures say so.
 template <typename F>
 auto guarded(Napi::Env env, F&& f) -> decltype(f()) {
   try {
     return f();
+  } catch (const Napi::Error&) {
+    throw;
   } catch (const m2t::Error& e) {
     throw_js(env, e);
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(env, "out of memory (std::bad_alloc)");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("native error: ") + e.what());
   }
+}
+
+// The first tensor of `r` holding a NaN or an infinity, or "" when all are finite.
+std::string first_non_finite(const Registry& r) {
+  for (const Entry& e : r.entries()) {
+    const float* d = e.value->data();
+    const int64_t n = e.value->numel();
+    float acc = 0;  // x*0 is NaN exactly when x is not finite
+    for (int64_t i = 0; i < n; ++i) acc += d[i] * 0.0f;
+    if (acc != acc) return e.name;
+  }
+  return "";
 }
 
 EncoderConfig read_encoder(Napi::Env env, Fields& f) {
@@ -62,6 +81,38 @@ OptimizerConfig read_optimizer(Napi::Env env, Fields f, const OptimizerConfig& d
   return o;
 }
 
+M2TConfig read_m2t_config(Napi::Env env, Napi::Value v) {
+  Fields f(env, v, "Momentum2Teacher config");
+  f.only({"arch", "width", "smallStem", "threads", "seed", "hiddenDim", "outDim", "totalIterations", "tauBase",
+          "optimizer", "bnDoubleUnbias", "processGroup"});  // processGroup: read by the Momentum2Teacher constructor
+  M2TConfig c;
+  c.encoder = read_encoder(env, f);
+  c.hidden_dim = f.integer("hiddenDim", 4096, 1, 1 << 20);
+  c.out_dim = f.integer("outDim", 256, 1, 1 << 20);
+  if (!f.has("totalIterations")) throw Napi::TypeError::New(env, "Momentum2Teacher config: 'totalIterations' is required");
+  c.total_iterations = f.integer("totalIterations", 1, 1, int64_t(1) << 40);
+  c.tau_base = f.number("tauBase", 0.99, 0, 1);
+  c.optimizer = read_optimizer(env, f.sub("optimizer"), OptimizerConfig{});
+  c.bn_double_unbias = f.boolean("bnDoubleUnbias", true);
+  c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
+  c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
+  return c;
+}
+
+ProbeConfig read_probe_config(Napi::Env env, Napi::Value v) {
+  Fields f(env, v, "LinearProbe config");
+  f.only({"arch", "width", "smallStem", "threads", "seed", "numClasses", "momentum", "weightDecay"});
+  ProbeConfig c;
+  c.encoder = read_encoder(env, f);
+  if (!f.has("numClasses")) throw Napi::TypeError::New(env, "LinearProbe config: 'numClasses' is required");
+  c.num_classes = f.integer("numClasses", 2, 2, 1 << 24);
+  c.optimizer.momentum = f.number("momentum", 0.9, 0, 0.999999);
+  c.optimizer.weight_decay = f.number("weightDecay", 0.0, 0, 1);
+  c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
+  c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
+  return c;
+}
+
 // What both model classes share: the native model, the busy flag, and state/checkpoint methods.
 // Model provides model_state(), optimizer_state(), load_state(), save() and load().
 template <typename Derived, typename Model>
@@ -70,6 +121,24 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Derived>(info) {}
 
  protected:
+  // Marks the object busy and keeps its JS object (so this wrapper) alive until the async call
+  // settles: the returned function, run on the JS thread when it does, lets both go.
+  std::function<void()> hold(Napi::Env env) {
+    busy_.enter(env, Derived::kName);
+    auto ref = std::make_shared<Napi::ObjectReference>(Napi::Persistent(this->Value()));
+    return [this, ref] {
+      busy_.leave();
+      ref->Reset();
+    };
+  }
+  // Refuses a batch whose activations would not fit (checked once per batch shape).
+  template <typename Estimate>
+  void check_batch(Napi::Env env, const Tensor& x, Estimate&& estimate) {
+    const BatchShape b{x.dim(0), x.dim(1), x.dim(2)};
+    if (b.n == checked_.n && b.h == checked_.h && b.w == checked_.w) return;
+    guarded(env, [&] { check_memory(estimate(b), Derived::kName); });
+    checked_ = b;
+  }
   Napi::Value StateDict(const Napi::CallbackInfo& info) {
     busy_.check(info.Env(), Derived::kName);
     std::vector<const Registry*> regs{&model_->model_state()};
@@ -87,23 +156,35 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
     Napi::Env env = info.Env();
     const std::string path = path_arg(env, info[0], "path");
     auto meta = string_map(env, info[1], "metadata");
-    busy_.enter(env, Derived::kName);
+    auto release = hold(env);
     auto model = model_;
-    return run_async(env, [=] { model->save(path, meta); }, [](Napi::Env e) { return e.Undefined(); },
-                     busy_.release());
+    return run_async(
+        env,
+        [=] {
+          // A checkpoint never holds a NaN or an infinity: the last good one stays.
+          for (const Registry* r : {&model->model_state(), &model->optimizer_state()}) {
+            const std::string bad = first_non_finite(*r);
+            if (!bad.empty())
+              fail(ErrorKind::RangeError, path, ": not written: tensor '", bad,
+                   "' holds a non-finite value (NaN or infinity); the previous checkpoint is kept");
+          }
+          model->save(path, meta);
+        },
+        [](Napi::Env e) { return e.Undefined(); }, release);
   }
   Napi::Value Load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const std::string path = path_arg(env, info[0], "path");
-    busy_.enter(env, Derived::kName);
+    auto release = hold(env);
     auto model = model_;
     auto meta = std::make_shared<std::map<std::string, std::string>>();
     return run_async(env, [=] { *meta = model->load(path); }, [meta](Napi::Env e) { return metadata_to_js(e, *meta); },
-                     busy_.release());
+                     release);
   }
 
   std::shared_ptr<Model> model_;
   Busy busy_;
+  BatchShape checked_;
 };
 
 class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
@@ -119,23 +200,12 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
 
   explicit M2TWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
     Napi::Env env = info.Env();
-    Fields f(env, info[0], "Momentum2Teacher config");
-    f.only({"arch", "width", "smallStem", "threads", "seed", "hiddenDim", "outDim", "totalIterations", "tauBase",
-            "optimizer", "bnDoubleUnbias", "processGroup"});
-    M2TConfig c;
-    c.encoder = read_encoder(env, f);
-    c.hidden_dim = f.integer("hiddenDim", 4096, 1, 1 << 20);
-    c.out_dim = f.integer("outDim", 256, 1, 1 << 20);
-    if (!f.has("totalIterations")) throw Napi::TypeError::New(env, "Momentum2Teacher config: 'totalIterations' is required");
-    c.total_iterations = f.integer("totalIterations", 1, 1, int64_t(1) << 40);
-    c.tau_base = f.number("tauBase", 0.99, 0, 1);
-    c.optimizer = read_optimizer(env, f.sub("optimizer"), OptimizerConfig{});
-    c.bn_double_unbias = f.boolean("bnDoubleUnbias", true);
-    c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
-    c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
+    cfg_ = read_m2t_config(env, info[0]);
+    guarded(env, [&] { check_memory(estimate_m2t(cfg_, {}), kName); });
     // Data-parallel: gradients are averaged over the group's processes inside step().
-    if (f.has("processGroup")) comm_ = process_group_comm(env, info[0].As<Napi::Object>().Get("processGroup"), "processGroup");
-    model_ = guarded(env, [&] { return std::make_shared<Momentum2Teacher>(cpu_backend(), c, comm_.get()); });
+    if (info[0].IsObject() && info[0].As<Napi::Object>().Has("processGroup"))
+      comm_ = process_group_comm(env, info[0].As<Napi::Object>().Get("processGroup"), "processGroup");
+    model_ = guarded(env, [&] { return std::make_shared<Momentum2Teacher>(cpu_backend(), cfg_, comm_.get()); });
   }
 
   static constexpr const char* kName = "Momentum2Teacher";
@@ -150,21 +220,30 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
       throw Napi::RangeError::New(env, "view2: shape " + shape_str(v2->shape()) + " differs from view1's " +
                                            shape_str(v1->shape()));
     const double lr = finite_number(env, info[4], "lr", 0, 1e6);
-    busy_.enter(env, kName);
+    check_batch(env, *v1, [&](const BatchShape& b) { return estimate_m2t(cfg_, b); });
+    auto release = hold(env);
     auto model = model_;
     auto comm = comm_;  // the model's communicator outlives the step
     auto res = std::make_shared<StepResult>();
+    auto bad = std::make_shared<std::string>();
     return run_async(
-        env, [=] { *res = model->step(*v1, *v2, lr); (void)comm; },
-        [res](Napi::Env e) {
+        env,
+        [=] {
+          *res = model->step(*v1, *v2, lr);
+          (void)comm;  // the model's communicator outlives the step
+          // Divergence shows in the state (BN running variance, weights) before or with the loss.
+          *bad = first_non_finite(model->model_state());
+        },
+        [res, bad](Napi::Env e) {
           Napi::Object o = Napi::Object::New(e);
           o.Set("loss", res->loss);
           o.Set("tau", res->tau);
           o.Set("alpha", res->alpha);
           o.Set("iteration", static_cast<double>(res->iteration));
+          if (!bad->empty()) o.Set("nonFinite", *bad);
           return o;
         },
-        busy_.release());
+        release);
   }
   Napi::Value Iteration(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(model_->iteration()));
@@ -173,7 +252,7 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
     return Napi::Number::New(info.Env(), model_->tau_at(model_->iteration()));
   }
   Napi::Value Alpha(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), model_->alpha()); }
-
+  M2TConfig cfg_;
   std::shared_ptr<Comm> comm_;
 };
 
@@ -192,18 +271,10 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
 
   explicit ProbeWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
     Napi::Env env = info.Env();
-    Fields f(env, info[0], "LinearProbe config");
-    f.only({"arch", "width", "smallStem", "threads", "seed", "numClasses", "momentum", "weightDecay"});
-    ProbeConfig c;
-    c.encoder = read_encoder(env, f);
-    if (!f.has("numClasses")) throw Napi::TypeError::New(env, "LinearProbe config: 'numClasses' is required");
-    c.num_classes = f.integer("numClasses", 2, 2, 1 << 24);
-    c.optimizer.momentum = f.number("momentum", 0.9, 0, 0.999999);
-    c.optimizer.weight_decay = f.number("weightDecay", 0.0, 0, 1);
-    c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
-    c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
-    model_ = guarded(env, [&] { return std::make_shared<LinearProbe>(cpu_backend(), c); });
-    classes_ = c.num_classes;
+    cfg_ = read_probe_config(env, info[0]);
+    guarded(env, [&] { check_memory(estimate_probe(cfg_, {}), kName); });
+    model_ = guarded(env, [&] { return std::make_shared<LinearProbe>(cpu_backend(), cfg_); });
+    classes_ = cfg_.num_classes;
   }
 
   static constexpr const char* kName = "LinearProbe";
@@ -228,6 +299,22 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
     busy_.check(env, kName);
     auto sd = state_from_js(env, info[0], "stateDict");
     const std::string prefix = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "teacher_encoder.";
+    // An encoder tensor this architecture lacks means the checkpoint holds another (deeper) one:
+    // loading the common part would evaluate a different network without a word.
+    std::set<std::string> known;
+    for (const Entry& e : model_->model_state().entries())
+      if (e.name.rfind("encoder.", 0) == 0) known.insert(prefix + e.name.substr(8));
+    std::vector<std::string> extra;
+    for (const auto& kv : sd)
+      if (kv.first.rfind(prefix, 0) == 0 && kv.first.rfind(prefix + "fc.", 0) != 0 && !known.count(kv.first))
+        extra.push_back(kv.first);
+    if (!extra.empty()) {
+      std::string list;
+      for (size_t i = 0; i < extra.size() && i < 5; ++i) list += (i ? ", '" : "'") + extra[i] + "'";
+      if (extra.size() > 5) list += str(" and ", extra.size() - 5, " more");
+      throw Napi::Error::New(env, str("encoder: ", extra.size(), " tensors are not part of ", cfg_.encoder.arch,
+                                      " (width ", cfg_.encoder.width, "): ", list, " (a different arch?)"));
+    }
     guarded(env, [&] { model_->load_encoder(sd, prefix); });
     return env.Undefined();
   }
@@ -237,7 +324,8 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
     auto y = labels(env, info[2], x->dim(0));
     if (x->dim(0) < 2) throw Napi::RangeError::New(env, "images: training needs at least 2 images (BatchNorm1d)");
     const double lr = finite_number(env, info[3], "lr", 0, 1e6);
-    busy_.enter(env, kName);
+    check_batch(env, *x, [&](const BatchShape& b) { return estimate_probe(cfg_, b); });
+    auto release = hold(env);
     auto p = model_;
     auto loss = std::make_shared<double>();
     return run_async(
@@ -247,13 +335,14 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
           o.Set("loss", *loss);
           return o;
         },
-        busy_.release());
+        release);
   }
   Napi::Value Evaluate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto x = std::make_shared<Tensor>(image_batch(env, info[0], info[1], "images"));
     auto y = labels(env, info[2], x->dim(0));
-    busy_.enter(env, kName);
+    check_batch(env, *x, [&](const BatchShape& b) { return estimate_probe(cfg_, b); });
+    auto release = hold(env);
     auto p = model_;
     auto logits = std::make_shared<Tensor>();
     auto r = std::make_shared<ProbeEval>();
@@ -269,12 +358,13 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
           o.Set("loss", r->loss);
           return o;
         },
-        busy_.release());
+        release);
   }
   Napi::Value Features(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto x = std::make_shared<Tensor>(image_batch(env, info[0], info[1], "images"));
-    busy_.enter(env, kName);
+    check_batch(env, *x, [&](const BatchShape& b) { return estimate_probe(cfg_, b); });
+    auto release = hold(env);
     auto p = model_;
     auto out = std::make_shared<Tensor>();
     return run_async(
@@ -284,9 +374,10 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
           std::memcpy(a.Data(), out->data(), out->numel() * sizeof(float));
           return a;
         },
-        busy_.release());
+        release);
   }
   int64_t classes_ = 0;
+  ProbeConfig cfg_;
 };
 
 Napi::Value ReadSafetensors(const Napi::CallbackInfo& info) {
@@ -302,12 +393,43 @@ Napi::Value ReadSafetensors(const Napi::CallbackInfo& info) {
                    });
 }
 
+// estimateMemory(kind: 'Momentum2Teacher' | 'LinearProbe', config, batch?: {n, h, w}) → bytes.
+Napi::Value EstimateMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "estimateMemory: kind must be 'Momentum2Teacher' or 'LinearProbe'");
+  const std::string kind = info[0].As<Napi::String>().Utf8Value();
+  Fields bf(env, info[2], "estimateMemory batch");
+  bf.only({"n", "h", "w"});
+  BatchShape b{bf.integer("n", 0, 0, 1 << 20), bf.integer("h", 0, 0, 1 << 20), bf.integer("w", 0, 0, 1 << 20)};
+  MemoryEstimate m;
+  if (kind == "Momentum2Teacher") {
+    const M2TConfig c = read_m2t_config(env, info[1]);
+    m = guarded(env, [&] { return estimate_m2t(c, b); });
+  } else if (kind == "LinearProbe") {
+    const ProbeConfig c = read_probe_config(env, info[1]);
+    m = guarded(env, [&] { return estimate_probe(c, b); });
+  } else {
+    throw Napi::RangeError::New(env, "estimateMemory: kind must be 'Momentum2Teacher' or 'LinearProbe', got '" + kind + "'");
+  }
+  std::string source;
+  const int64_t avail = available_memory(&source);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("stateElements", static_cast<double>(m.state_floats));
+  o.Set("modelBytes", static_cast<double>(m.model_bytes));
+  o.Set("activationBytes", static_cast<double>(m.activation_bytes));
+  o.Set("totalBytes", static_cast<double>(m.total()));
+  o.Set("availableBytes", avail < 0 ? env.Null() : Napi::Number::New(env, static_cast<double>(avail)));
+  o.Set("availableSource", source);
+  return o;
+}
+
 }  // namespace
 
 void InitEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("Momentum2Teacher", M2TWrap::Define(env));
   exports.Set("LinearProbe", ProbeWrap::Define(env));
   exports.Set("readSafetensors", Napi::Function::New(env, ReadSafetensors));
+  exports.Set("estimateMemory", Napi::Function::New(env, EstimateMemory));
 }
 
 }  // namespace m2t::binding

@@ -3,6 +3,7 @@
 #include <spng.h>
 #include <turbojpeg.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -17,11 +18,19 @@ Format sniff(const uint8_t* d, size_t n) {
 }
 
 namespace {
+std::atomic<int64_t> g_max_pixels{kDefaultMaxPixels};
+}  // namespace
+
+int64_t max_image_pixels() { return g_max_pixels.load(std::memory_order_relaxed); }
+void set_max_image_pixels(int64_t n) { g_max_pixels.store(n, std::memory_order_relaxed); }
+
+namespace {
 
 void check_dims(int w, int h) {
   if (w <= 0 || h <= 0) throw DataError(cat("invalid image size ", w, "x", h));
-  if (int64_t(w) * h > kMaxPixels)
-    throw DataError(cat("image of ", w, "x", h, " pixels is larger than the limit of ", kMaxPixels));
+  if (int64_t(w) * h > max_image_pixels())
+    throw DataError(cat("image of ", w, "x", h, " pixels is larger than the limit of ", max_image_pixels(),
+                        " pixels (data.maxImagePixels)"));
 }
 
 struct SpngCtx {

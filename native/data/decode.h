@@ -16,8 +16,12 @@ struct ImageInfo {
   int width = 0, height = 0;
 };
 
-// Largest image we agree to decode (decompression-bomb guard), in pixels.
-constexpr int64_t kMaxPixels = int64_t(1) << 28;
+// Largest image we agree to decode (decompression-bomb guard), in pixels: PIL's
+// MAX_IMAGE_PIXELS by default (89,478,485 ≈ 0.25 GiB of RGB). A larger image is bad data (the
+// loader counts it and draws another). Process-wide; set from the data config's maxImagePixels.
+constexpr int64_t kDefaultMaxPixels = int64_t(1024) * 1024 * 1024 / 4 / 3;
+int64_t max_image_pixels();
+void set_max_image_pixels(int64_t n);
 
 // Format from the file's first bytes (the extension is not trusted).
 Format sniff(const uint8_t* data, size_t size);

@@ -1,5 +1,6 @@
 #include "io/safetensors.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -68,6 +69,10 @@ void convert(const std::string& dt, const char* src, size_t n, float* dst) {
 
 StFile read_safetensors(const std::string& path) {
   auto bad = [&](const std::string& why) { fail(ErrorKind::Error, path, ": not a valid safetensors file: ", why); };
+  // Only regular files: opening a named pipe blocks until a writer appears, a device never ends.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail(ErrorKind::Error, path, ": cannot open (", std::strerror(errno), ")");
+  if (!S_ISREG(st.st_mode)) fail(ErrorKind::Error, path, ": not a regular file (a named pipe, device or folder)");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(ErrorKind::Error, path, ": cannot open (", std::strerror(errno), ")");
   in.seekg(0, std::ios::end);
