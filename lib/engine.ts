@@ -4,8 +4,18 @@ import { addon } from './native';
 
 export type Arch = 'resnet18' | 'resnet34' | 'resnet50' | 'resnet101' | 'resnet152';
 
+/** An engine device: 'cpu' or 'cuda:N'. See backends() for what this build drives here. */
+export type Device = 'cpu' | `cuda:${number}`;
+
+/** The devices the loaded engine can run on here (e.g. ['cpu'], or ['cpu', 'cuda:0', 'cuda:1']). */
+export function backends(): string[] {
+  return addon().backends();
+}
+
 export interface EncoderConfig {
   arch: Arch;
+  /** Where the model lives and computes. Default 'cpu'; a device this build cannot drive is an error naming it. */
+  device?: Device;
   /** Multiplies every channel count (64·width stem, planes 64/128/256/512·width). Default 1. */
   width?: number;
   /** 3x3 stride-1 stem without max pool, for 28–64 px images (ours; off in reference experiments). */

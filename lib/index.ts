@@ -55,9 +55,10 @@ export { formatRemaining } from './logging';
 export { UserError, ExperimentError, isUserError } from './errors';
 
 // The engine (native): the M2T step, the linear probe, checkpoint reading.
-export { Momentum2Teacher, LinearProbe, readCheckpoint } from './engine';
+export { Momentum2Teacher, LinearProbe, readCheckpoint, backends } from './engine';
 export type {
   Arch,
+  Device,
   EncoderConfig,
   OptimizerConfig,
   M2TConfig,

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import { StoppableRun } from './run';
 import * as path from 'path';
 import { FILES, RunState, atomicCopy, atomicWrite, encodeRunState, newestCheckpoint, readRunState, readSafetensorsHeader } from './checkpoint';
-import { DeviceSpec, checkDevices, describeDevices, parseDevices } from './devices';
+import { DeviceSpec, checkDevices, describeDevices, engineDevice, parseDevices } from './devices';
 import type { Checkpoint, EvalResult, ImageBatch, LinearProbeConfig } from './engine';
 import { UserError, errorMessage } from './errors';
 import { EncoderModelConfig, Experiment, LinearEvalConfig, displayPath, linearEvalBase } from './experiment';
@@ -211,6 +211,7 @@ export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
 
       const probeConfig: LinearProbeConfig = {
         ...encoder,
+        device: engineDevice(devices),
         threads: cfg.threads || undefined,
         seed: cfg.seed,
         numClasses,

@@ -40,6 +40,13 @@ auto guarded(Napi::Env env, F&& f) -> decltype(f()) {
   }
 }
 
+// The backend of the config's `device` ('cpu' | 'cuda:N', default 'cpu'); a device this build
+// cannot drive is an Error naming it.
+Backend& read_backend(Napi::Env env, Fields& f) {
+  const std::string dev = f.string("device", "cpu");
+  return guarded(env, [&]() -> Backend& { return backend_for(parse_device(dev, "device")); });
+}
+
 EncoderConfig read_encoder(Napi::Env env, Fields& f) {
   EncoderConfig e;
   if (!f.has("arch")) throw Napi::TypeError::New(env, "config: 'arch' is required (e.g. 'resnet50')");
@@ -120,7 +127,8 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
     Napi::Env env = info.Env();
     Fields f(env, info[0], "Momentum2Teacher config");
     f.only({"arch", "width", "smallStem", "threads", "seed", "hiddenDim", "outDim", "totalIterations", "tauBase",
-            "optimizer", "bnDoubleUnbias"});
+            "optimizer", "bnDoubleUnbias", "device"});
+    Backend& be = read_backend(env, f);
     M2TConfig c;
     c.encoder = read_encoder(env, f);
     c.hidden_dim = f.integer("hiddenDim", 4096, 1, 1 << 20);
@@ -132,7 +140,7 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
     c.bn_double_unbias = f.boolean("bnDoubleUnbias", true);
     c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
     c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
-    model_ = guarded(env, [&] { return std::make_shared<Momentum2Teacher>(cpu_backend(), c); });
+    model_ = guarded(env, [&] { return std::make_shared<Momentum2Teacher>(be, c); });
   }
 
   static constexpr const char* kName = "Momentum2Teacher";
@@ -151,7 +159,11 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
     auto model = model_;
     auto res = std::make_shared<StepResult>();
     return run_async(
-        env, [=] { *res = model->step(*v1, *v2, lr); },
+        env,
+        [=] {
+          const Device dev = model->device();  // explicit host → device copies (none on the CPU)
+          *res = model->step(v1->to(dev), v2->to(dev), lr);
+        },
         [res](Napi::Env e) {
           Napi::Object o = Napi::Object::New(e);
           o.Set("loss", res->loss);
@@ -187,7 +199,8 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
   explicit ProbeWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
     Napi::Env env = info.Env();
     Fields f(env, info[0], "LinearProbe config");
-    f.only({"arch", "width", "smallStem", "threads", "seed", "numClasses", "momentum", "weightDecay"});
+    f.only({"arch", "width", "smallStem", "threads", "seed", "numClasses", "momentum", "weightDecay", "device"});
+    Backend& be = read_backend(env, f);
     ProbeConfig c;
     c.encoder = read_encoder(env, f);
     if (!f.has("numClasses")) throw Napi::TypeError::New(env, "LinearProbe config: 'numClasses' is required");
@@ -196,7 +209,7 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
     c.optimizer.weight_decay = f.number("weightDecay", 0.0, 0, 1);
     c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
     c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
-    model_ = guarded(env, [&] { return std::make_shared<LinearProbe>(cpu_backend(), c); });
+    model_ = guarded(env, [&] { return std::make_shared<LinearProbe>(be, c); });
     classes_ = c.num_classes;
   }
 
@@ -298,7 +311,17 @@ Napi::Value ReadSafetensors(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// backends(): the devices this build drives on this machine ("cpu", "cuda:N", ...).
+Napi::Value Backends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::vector<std::string> names = available_backends();
+  Napi::Array a = Napi::Array::New(env, names.size());
+  for (size_t i = 0; i < names.size(); ++i) a.Set(static_cast<uint32_t>(i), names[i]);
+  return a;
+}
+
 void InitEngine(Napi::Env env, Napi::Object exports) {
+  exports.Set("backends", Napi::Function::New(env, Backends));
   exports.Set("Momentum2Teacher", M2TWrap::Define(env));
   exports.Set("LinearProbe", ProbeWrap::Define(env));
   exports.Set("readSafetensors", Napi::Function::New(env, ReadSafetensors));

@@ -1,7 +1,10 @@
-// Collectives across data-parallel processes (spec §8). One process: nothing to do.
+// Collectives across data-parallel processes (docs/algorithm.md, "Data parallelism"). One process:
+// nothing to do.
 // NCCL (GPU) and Gloo (CPU) implementations come with multi-process training.
 #pragma once
 #include <cstddef>
+
+#include "core/tensor.h"
 
 namespace m2t {
 
@@ -10,15 +13,15 @@ class Comm {
   virtual ~Comm() = default;
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
-  // In place: x ← Σ over processes of x.
-  virtual void allreduce_sum(float* x, size_t n) = 0;
+  // In place: x ← Σ over processes of x (a whole flat gradient arena, on its device).
+  virtual void allreduce_sum(Tensor& x) = 0;
 };
 
 class LocalComm final : public Comm {
  public:
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
-  void allreduce_sum(float*, size_t) override {}
+  void allreduce_sum(Tensor&) override {}
 };
 
 }  // namespace m2t

@@ -1,6 +1,8 @@
-// Momentum² Teacher (spec §1–§4): student encoder + projector + predictor trained by SGD/LARS,
-// teacher encoder + projector as an EMA of the student with momentum-BN statistics.
-// step() is one whole iteration of spec §3.
+// Momentum² Teacher (docs/algorithm.md): student encoder + projector + predictor trained by
+// SGD/LARS, teacher encoder + projector as an EMA of the student with momentum-BN statistics.
+// step() is one whole iteration ("The step"), graph code over backend ops: the parameters and
+// gradients live in flat arenas on the backend's device, and the only value read back is the
+// loss, once, at the end.
 #pragma once
 #include <map>
 #include <memory>
@@ -20,7 +22,7 @@ struct M2TConfig {
   int64_t total_iterations = 0;  // K
   double tau_base = 0.99;
   OptimizerConfig optimizer;
-  bool bn_double_unbias = true;  // quirk 1
+  bool bn_double_unbias = true;  // quirk 1 (docs/algorithm.md, "Quirks kept on purpose")
   uint64_t seed = 0;
   int threads = 0;  // 0: OpenMP's default
 };
@@ -39,7 +41,7 @@ class Momentum2Teacher {
  public:
   Momentum2Teacher(Backend& be, const M2TConfig& cfg, Comm* comm = nullptr);
 
-  // v1, v2: [B, H, W, 3] NHWC, the two views of the same B images.
+  // v1, v2: [B, H, W, 3] NHWC on the backend's device, the two views of the same B images.
   StepResult step(const Tensor& v1, const Tensor& v2, double lr);
 
   // τ_k = 1 − (1 − τ_base)·(cos(π·k/K) + 1)/2
@@ -62,9 +64,10 @@ class Momentum2Teacher {
   std::map<std::string, std::string> load(const std::string& path);
 
   const M2TConfig& config() const { return cfg_; }
+  Device device() const { return be_.device(); }
 
  private:
-  void forward_backward(const Tensor& x_student, const Tensor& x_teacher, StepResult& r);
+  void forward_backward(const Tensor& x_student, const Tensor& x_teacher);
 
   Backend& be_;
   M2TConfig cfg_;
@@ -73,11 +76,14 @@ class Momentum2Teacher {
   ResNet s_enc_, t_enc_;
   Mlp s_proj_, s_pred_, t_proj_;
   Registry student_, teacher_, model_, optim_state_;
+  ParamArena student_arena_, teacher_arena_;
   std::vector<BatchNorm*> teacher_bns_, student_bn_;
   std::unique_ptr<Optimizer> opt_;
   int64_t iteration_ = 0;
   Tensor xs_, xt_, zs_, ps_, qs_raw_, q_, zt_, k_, dq_, dqraw_, dps_, dzs_;
-  std::vector<float> qnorm_, knorm_;
+  Tensor qnorm_, knorm_, loss_;
+  // The student arena's prefix that mirrors the teacher's parameters (same layout).
+  Tensor student_prefix_;
 };
 
 }  // namespace m2t

@@ -1,9 +1,11 @@
-// SGD (PyTorch semantics) and LARS (spec §4) over a list of parameters, one momentum buffer each.
+// SGD (PyTorch semantics) and LARS (docs/algorithm.md, "LARS") as multi-tensor updates over the
+// parameters' flat arenas: one momentum buffer per arena, laid out like it.
 #pragma once
 #include <string>
 #include <vector>
 
-#include "models/module.h"
+#include "core/backend.h"
+#include "core/param.h"
 
 namespace m2t {
 
@@ -18,7 +20,8 @@ void validate(const OptimizerConfig& cfg);
 
 class Optimizer {
  public:
-  Optimizer(Backend& be, const OptimizerConfig& cfg, std::vector<Param*> params);
+  // `arena` (parameters with gradients) must outlive the optimizer.
+  Optimizer(Backend& be, const OptimizerConfig& cfg, ParamArena& arena);
   void step(double lr);
   // Momentum buffers by parameter name, registered as "optimizer.<name>.momentum_buffer".
   void register_in(Registry& r);
@@ -30,8 +33,9 @@ class Optimizer {
  private:
   Backend& be_;
   OptimizerConfig cfg_;
-  std::vector<Param*> params_;
-  std::vector<Tensor> bufs_;
+  ParamArena& arena_;
+  std::vector<Tensor> bufs_;      // one flat buffer per arena flat
+  std::vector<Tensor> buf_views_; // per parameter, in arena order
   bool started_ = false;
 };
 
