@@ -1,11 +1,13 @@
 // Node-API classes Momentum2Teacher and LinearProbe, and readSafetensors. Compute runs on the
 // libuv pool; one call at a time per object (a second overlapping call is rejected, not queued,
 // so a forgotten `await` shows up at once).
+#include <cmath>
 #include <cstring>
 #include <memory>
 
 #include "binding/addon.h"
 #include "binding/convert.h"
+#include "core/settings.h"
 #include "models/m2t.h"
 #include "models/probe.h"
 
@@ -47,12 +49,27 @@ Backend& read_backend(Napi::Env env, Fields& f) {
   return guarded(env, [&]() -> Backend& { return backend_for(parse_device(dev, "device")); });
 }
 
+// Engine settings read by their table entry (core/engine_settings.json): default and range come
+// from there; an exclusive bound is left to the core's check (validate), which names the key.
+double number_setting(Fields& f, const char* key, const char* setting, double def) {
+  const Setting& s = engine_setting(setting);
+  return f.number(key, def, s.has_min ? s.min : -HUGE_VAL, s.has_max ? s.max : HUGE_VAL);
+}
+double number_setting(Fields& f, const char* key, const char* setting) {
+  return number_setting(f, key, setting, engine_setting(setting).number_default);
+}
+int64_t integer_setting(Fields& f, const char* key) {
+  const Setting& s = engine_setting(key);
+  return f.integer(key, static_cast<int64_t>(s.number_default), static_cast<int64_t>(s.min),
+                   static_cast<int64_t>(s.max));
+}
+
 EncoderConfig read_encoder(Napi::Env env, Fields& f) {
   EncoderConfig e;
   if (!f.has("arch")) throw Napi::TypeError::New(env, "config: 'arch' is required (e.g. 'resnet50')");
   e.arch = f.string("arch", "");
-  e.width = f.number("width", 1.0, 1.0 / 64, 16);
-  e.small_stem = f.boolean("smallStem", false);
+  e.width = number_setting(f, "width", "width");
+  e.small_stem = f.boolean("smallStem", setting_default_bool("smallStem"));
   guarded(env, [&] { validate(e); });
   return e;
 }
@@ -61,9 +78,9 @@ OptimizerConfig read_optimizer(Napi::Env env, Fields f, const OptimizerConfig& d
   f.only({"name", "momentum", "weightDecay", "eta"});
   OptimizerConfig o = def;
   o.name = f.string("name", def.name);
-  o.momentum = f.number("momentum", def.momentum, 0, 0.999999);
-  o.weight_decay = f.number("weightDecay", def.weight_decay, 0, 1);
-  o.eta = f.number("eta", def.eta, 1e-12, 1e6);
+  o.momentum = number_setting(f, "momentum", "optimizer.momentum", def.momentum);
+  o.weight_decay = number_setting(f, "weightDecay", "optimizer.weightDecay", def.weight_decay);
+  o.eta = number_setting(f, "eta", "optimizer.eta", def.eta);
   guarded(env, [&] { validate(o); });
   return o;
 }
@@ -131,15 +148,15 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
     Backend& be = read_backend(env, f);
     M2TConfig c;
     c.encoder = read_encoder(env, f);
-    c.hidden_dim = f.integer("hiddenDim", 4096, 1, 1 << 20);
-    c.out_dim = f.integer("outDim", 256, 1, 1 << 20);
+    c.hidden_dim = integer_setting(f, "hiddenDim");
+    c.out_dim = integer_setting(f, "outDim");
     if (!f.has("totalIterations")) throw Napi::TypeError::New(env, "Momentum2Teacher config: 'totalIterations' is required");
-    c.total_iterations = f.integer("totalIterations", 1, 1, int64_t(1) << 40);
-    c.tau_base = f.number("tauBase", 0.99, 0, 1);
+    c.total_iterations = integer_setting(f, "totalIterations");
+    c.tau_base = number_setting(f, "tauBase", "tauBase");
     c.optimizer = read_optimizer(env, f.sub("optimizer"), OptimizerConfig{});
-    c.bn_double_unbias = f.boolean("bnDoubleUnbias", true);
-    c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
-    c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
+    c.bn_double_unbias = f.boolean("bnDoubleUnbias", setting_default_bool("bnDoubleUnbias"));
+    c.seed = static_cast<uint64_t>(integer_setting(f, "seed"));
+    c.threads = static_cast<int>(integer_setting(f, "threads"));
     model_ = guarded(env, [&] { return std::make_shared<Momentum2Teacher>(be, c); });
   }
 
@@ -205,10 +222,10 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
     c.encoder = read_encoder(env, f);
     if (!f.has("numClasses")) throw Napi::TypeError::New(env, "LinearProbe config: 'numClasses' is required");
     c.num_classes = f.integer("numClasses", 2, 2, 1 << 24);
-    c.optimizer.momentum = f.number("momentum", 0.9, 0, 0.999999);
-    c.optimizer.weight_decay = f.number("weightDecay", 0.0, 0, 1);
-    c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
-    c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
+    c.optimizer.momentum = number_setting(f, "momentum", "optimizer.momentum", c.optimizer.momentum);
+    c.optimizer.weight_decay = number_setting(f, "weightDecay", "optimizer.weightDecay", c.optimizer.weight_decay);
+    c.seed = static_cast<uint64_t>(integer_setting(f, "seed"));
+    c.threads = static_cast<int>(integer_setting(f, "threads"));
     model_ = guarded(env, [&] { return std::make_shared<LinearProbe>(be, c); });
     classes_ = c.num_classes;
   }

@@ -18,12 +18,12 @@ void use_threads(int n) {
 void validate(const M2TConfig& c) {
   validate(c.encoder);
   validate(c.optimizer);
-  if (c.hidden_dim < 1 || c.hidden_dim > (1 << 20)) fail(ErrorKind::RangeError, "hiddenDim: must be in [1, 2^20], got ", c.hidden_dim);
-  if (c.out_dim < 1 || c.out_dim > (1 << 20)) fail(ErrorKind::RangeError, "outDim: must be in [1, 2^20], got ", c.out_dim);
-  if (c.total_iterations < 1) fail(ErrorKind::RangeError, "totalIterations: must be >= 1, got ", c.total_iterations);
-  if (!std::isfinite(c.tau_base) || c.tau_base < 0 || c.tau_base > 1)
-    fail(ErrorKind::RangeError, "tauBase: must be in [0, 1], got ", c.tau_base);
-  if (c.threads < 0 || c.threads > 1024) fail(ErrorKind::RangeError, "threads: must be in [0, 1024], got ", c.threads);
+  check_setting("hiddenDim", static_cast<double>(c.hidden_dim));
+  check_setting("outDim", static_cast<double>(c.out_dim));
+  check_setting("totalIterations", static_cast<double>(c.total_iterations));
+  check_setting("tauBase", c.tau_base);
+  check_setting("seed", static_cast<double>(c.seed));
+  check_setting("threads", c.threads);
 }
 
 static const M2TConfig& checked(const M2TConfig& c) {

@@ -15,16 +15,18 @@
 
 namespace m2t {
 
+// Defaults, ranges and docs: core/engine_settings.json (the JS names in comments).
 struct M2TConfig {
   EncoderConfig encoder;
-  int64_t hidden_dim = 4096;
-  int64_t out_dim = 256;
-  int64_t total_iterations = 0;  // K
-  double tau_base = 0.99;
+  int64_t hidden_dim = static_cast<int64_t>(setting_default_number("hiddenDim"));
+  int64_t out_dim = static_cast<int64_t>(setting_default_number("outDim"));
+  int64_t total_iterations = 0;  // totalIterations, K (required)
+  double tau_base = setting_default_number("tauBase");
   OptimizerConfig optimizer;
-  bool bn_double_unbias = true;  // quirk 1 (docs/algorithm.md, "Quirks kept on purpose")
-  uint64_t seed = 0;
-  int threads = 0;  // 0: OpenMP's default
+  // bnDoubleUnbias: quirk 1 (docs/algorithm.md, "Quirks kept on purpose")
+  bool bn_double_unbias = setting_default_bool("bnDoubleUnbias");
+  uint64_t seed = static_cast<uint64_t>(setting_default_number("seed"));
+  int threads = static_cast<int>(setting_default_number("threads"));  // 0: OpenMP's default
 };
 
 void validate(const M2TConfig& cfg);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/settings.h"
 
 namespace m2t {
 namespace {
@@ -162,12 +163,8 @@ class BottleneckBlock final : public BlockBase {
 }  // namespace
 
 void validate(const EncoderConfig& cfg) {
-  if (!find_arch(cfg.arch))
-    fail(ErrorKind::RangeError, "arch: unknown architecture '", cfg.arch,
-         "' (expected resnet18, resnet34, resnet50, resnet101 or resnet152)");
-  if (!std::isfinite(cfg.width) || cfg.width <= 0 || cfg.width > 16 || std::lround(64 * cfg.width) < 1)
-    fail(ErrorKind::RangeError, "width: must be a finite number with 1 <= 64*width and width <= 16, got ",
-         cfg.width);
+  check_setting("arch", cfg.arch);
+  check_setting("width", cfg.width);
 }
 
 ResNet::ResNet(Backend& be, const EncoderConfig& cfg, const std::string& prefix) : be_(be), cfg_(cfg) {

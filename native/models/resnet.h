@@ -5,17 +5,19 @@
 #include <string>
 #include <vector>
 
+#include "core/settings.h"
 #include "models/layers.h"
 
 namespace m2t {
 
+// Defaults, ranges and docs: core/engine_settings.json.
 struct EncoderConfig {
-  std::string arch = "resnet50";  // resnet18/34/50/101/152
-  double width = 1.0;
-  bool small_stem = false;
+  std::string arch = setting_default_string("arch");  // resnet18/34/50/101/152
+  double width = setting_default_number("width");
+  bool small_stem = setting_default_bool("smallStem");
 };
 
-// Throws RangeError naming `arch` or `width` when they are not valid.
+// Throws RangeError naming `arch` or `width` when they are not valid (ranges: the settings table).
 void validate(const EncoderConfig& cfg);
 
 class Block {

@@ -7,14 +7,10 @@
 namespace m2t {
 
 void validate(const OptimizerConfig& c) {
-  if (c.name != "sgd" && c.name != "lars")
-    fail(ErrorKind::RangeError, "optimizer.name: expected 'sgd' or 'lars', got '", c.name, "'");
-  if (!std::isfinite(c.momentum) || c.momentum < 0 || c.momentum >= 1)
-    fail(ErrorKind::RangeError, "optimizer.momentum: must be in [0, 1), got ", c.momentum);
-  if (!std::isfinite(c.weight_decay) || c.weight_decay < 0)
-    fail(ErrorKind::RangeError, "optimizer.weightDecay: must be a finite number >= 0, got ", c.weight_decay);
-  if (!std::isfinite(c.eta) || c.eta <= 0)
-    fail(ErrorKind::RangeError, "optimizer.eta: must be a finite number > 0, got ", c.eta);
+  check_setting("optimizer.name", c.name);
+  check_setting("optimizer.momentum", c.momentum);
+  check_setting("optimizer.weightDecay", c.weight_decay);
+  check_setting("optimizer.eta", c.eta);
 }
 
 Optimizer::Optimizer(Backend& be, const OptimizerConfig& cfg, ParamArena& arena)

@@ -6,14 +6,16 @@
 
 #include "core/backend.h"
 #include "core/param.h"
+#include "core/settings.h"
 
 namespace m2t {
 
+// Defaults, ranges and docs: core/engine_settings.json ("optimizer.*").
 struct OptimizerConfig {
-  std::string name = "sgd";  // "sgd" | "lars"
-  double momentum = 0.9;
-  double weight_decay = 1e-4;
-  double eta = 0.001;  // LARS trust coefficient
+  std::string name = setting_default_string("optimizer.name");  // "sgd" | "lars"
+  double momentum = setting_default_number("optimizer.momentum");
+  double weight_decay = setting_default_number("optimizer.weightDecay");
+  double eta = setting_default_number("optimizer.eta");  // LARS trust coefficient
 };
 
 void validate(const OptimizerConfig& cfg);
