@@ -60,7 +60,7 @@ export interface TensorEntry {
   shape: number[];
   data: Float32Array;
 }
-/** PyTorch-named tensors (spec §1); conv weights OIHW, as in PyTorch. */
+/** PyTorch-named tensors (docs/algorithm.md, "The model"); conv weights OIHW, as in PyTorch. */
 export type StateDict = Record<string, TensorEntry>;
 
 export interface StepResult {
@@ -94,7 +94,7 @@ export class Momentum2Teacher {
   constructor(readonly config: M2TConfig) {
     this.native = new (addon().Momentum2Teacher)(config);
   }
-  /** One whole iteration of spec §3 at learning rate `lr`. */
+  /** One whole iteration (docs/algorithm.md, "The step") at learning rate `lr`. */
   step(view1: ImageBatch, view2: ImageBatch, lr: number): Promise<StepResult> {
     return this.native.step(view1.data, view1.shape, view2.data, view2.shape, lr);
   }
@@ -146,7 +146,7 @@ interface NativeProbe {
   load(path: string): Promise<Record<string, string>>;
 }
 
-/** Frozen encoder (BN in inference mode) → Linear → BatchNorm1d → cross-entropy (spec §6). */
+/** Frozen encoder (BN in inference mode) → Linear → BatchNorm1d → cross-entropy (docs/algorithm.md, "Linear evaluation"). */
 export class LinearProbe {
   private readonly native: NativeProbe;
   constructor(readonly config: LinearProbeConfig) {

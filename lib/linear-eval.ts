@@ -1,4 +1,4 @@
-// Linear evaluation (spec §6): the frozen teacher encoder of a pre-training checkpoint, a
+// Linear evaluation (docs/algorithm.md, "Linear evaluation"): the frozen teacher encoder of a pre-training checkpoint, a
 // Linear+BN1d classifier trained with SGD on its features, top-1/top-5 every eval interval,
 // the best kept, logs and checkpoints under outputs/<name>/<prefix>linear_eval_teacher/.
 import * as fs from 'fs';

@@ -75,7 +75,7 @@ class Linear {
   Param weight, bias;
 };
 
-// Linear → BN1d → ReLU → Linear: the projector and the predictor (spec §1). Names fc.{i}, fc.{i+1}, fc.{i+3}.
+// Linear → BN1d → ReLU → Linear: the projector and the predictor (docs/algorithm.md, "The model"). Names fc.{i}, fc.{i+1}, fc.{i+3}.
 class Mlp {
  public:
   Mlp(const std::string& prefix, int first_index, int64_t in, int64_t hidden, int64_t out,

@@ -51,7 +51,7 @@ class Momentum2Teacher {
   double alpha() const;
   int64_t iteration() const { return iteration_; }
 
-  // Student and teacher tensors by PyTorch name (spec §1); the optimizer's under "optimizer.".
+  // Student and teacher tensors by PyTorch name (docs/algorithm.md, "The model"); the optimizer's under "optimizer.".
   const Registry& model_state() const { return model_; }
   const Registry& optimizer_state() const { return optim_state_; }
   const std::vector<Param*>& student_params() const { return student_.params(); }

@@ -21,7 +21,7 @@ void load_entries(const std::map<std::string, StTensor>& tensors, const Registry
 void save_entries(const std::string& path, const std::vector<const Registry*>& regs,
                   const std::map<std::string, std::string>& metadata);
 
-// Weight initialisation (docs/algorithm.md, "Initialisation"), seeded per (seed, tensor name):
+// Weight initialisation (docs/algorithm.md, "The model", initialisation), seeded per (seed, tensor name):
 // independent of creation order. Values are drawn on the host and copied to the tensor's device.
 void init_conv_weight(Param& p, uint64_t seed);    // normal(0, sqrt(2 / fan_out))
 void init_linear(Param& w, Param& b, uint64_t seed);  // uniform(±1/sqrt(fan_in)) for both

@@ -1,4 +1,4 @@
-// ResNet encoders, torchvision v1.5 topology (spec §1), NHWC, with a width multiplier and an
+// ResNet encoders, torchvision v1.5 topology (docs/algorithm.md, "The model"), NHWC, with a width multiplier and an
 // optional small-image stem. forward() takes G groups (views) for per-view BN statistics.
 #pragma once
 #include <memory>

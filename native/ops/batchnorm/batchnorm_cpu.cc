@@ -167,7 +167,7 @@ void CpuBackend::bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, 
   }
 }
 
-// --- folding statistics into the affine map (per-channel, cheap; docs/algorithm.md, "BN") ---
+// --- folding statistics into the affine map (per-channel, cheap; docs/algorithm.md, "Batch norm") ---
 
 constexpr float kEps = 1e-5f;
 

@@ -37,7 +37,7 @@ void momentum_range(float* pp, const float* pg, float* pb, int64_t n, float wd, 
 
 double CpuBackend::sum_squares(const Tensor& x) { return sum_squares_range(x.data(), x.numel()); }
 
-// SGD (PyTorch): lr_scale = 1, step = lr.  LARS (spec §4): lr_scale = actual_lr, step = 1.
+// SGD (PyTorch): lr_scale = 1, step = lr.  LARS (docs/algorithm.md, "LARS"): lr_scale = actual_lr, step = 1.
 void CpuBackend::momentum_update(Tensor& p, const Tensor& g, Tensor& buf, float wd, float momentum, float lr_scale, float step,
                      bool first) {
   momentum_range(p.data(), g.data(), buf.data(), p.numel(), wd, momentum, lr_scale, step, first);
