@@ -68,7 +68,11 @@ TEST_P(BnGrad, TrainForwardBackward) {
 
 INSTANTIATE_TEST_SUITE_P(GroupsAndRelu, BnGrad,
                          ::testing::Combine(::testing::ValuesIn(built_backends()), ::testing::Values(1, 2),
-                                            ::testing::Values(false, true)));
+                                            ::testing::Values(false, true)),
+                         [](const ::testing::TestParamInfo<std::tuple<Backend*, int, bool>>& i) {
+                           return backend_param_name({std::get<0>(i.param), i.index}) + "_G" +
+                                  std::to_string(std::get<1>(i.param)) + (std::get<2>(i.param) ? "_relu" : "");
+                         });
 
 class BatchNormOp : public BackendTest {};
 
@@ -196,7 +200,11 @@ TEST_P(MomentumBn, GroupedPassEqualsSequentialCalls) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Quirk1, MomentumBn,
-                         ::testing::Combine(::testing::ValuesIn(built_backends()), ::testing::Values(true, false)));
+                         ::testing::Combine(::testing::ValuesIn(built_backends()), ::testing::Values(true, false)),
+                         [](const ::testing::TestParamInfo<std::tuple<Backend*, bool>>& i) {
+                           return backend_param_name({std::get<0>(i.param), i.index}) +
+                                  (std::get<1>(i.param) ? "_quirk1" : "_plain");
+                         });
 
 }  // namespace
 }  // namespace m2t::test
