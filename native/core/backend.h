@@ -88,9 +88,10 @@ class Backend {
                            const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
 
   // --- pooling (ops/pool) ---
-  // 3x3 / stride 2 / pad 1 max pool; idx receives the argmax (flat input offset) per output.
-  virtual void maxpool_forward(const Tensor& x, Tensor& y, std::vector<int32_t>& idx) = 0;
-  virtual void maxpool_backward(const Tensor& dy, const std::vector<int32_t>& idx, const Shape& x_shape,
+  // 3x3 / stride 2 / pad 1 max pool; idx (i32, made so here) receives the argmax (flat input
+  // offset) per output.
+  virtual void maxpool_forward(const Tensor& x, Tensor& y, Tensor& idx) = 0;
+  virtual void maxpool_backward(const Tensor& dy, const Tensor& idx, const Shape& x_shape,
                                 Tensor& dx) = 0;
   // [N,H,W,C] -> [N,C] mean over H·W, and back.
   virtual void avgpool_forward(const Tensor& x, Tensor& y) = 0;

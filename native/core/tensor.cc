@@ -22,8 +22,15 @@ Device parse_device(const std::string& s, const char* what) {
   fail(ErrorKind::RangeError, what, ": expected 'cpu' or 'cuda:N', got '", s, "'");
 }
 
-size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
-const char* dtype_name(DType t) { return t == DType::F32 ? "f32" : "bf16"; }
+size_t dtype_size(DType t) { return t == DType::BF16 ? 2 : 4; }
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "f32";
+    case DType::BF16: return "bf16";
+    case DType::I32: return "i32";
+  }
+  return "?";
+}
 
 int64_t numel_of(const Shape& s) {
   int64_t n = 1;

@@ -31,8 +31,9 @@ struct Device {
 Device parse_device(const std::string& s, const char* what = "device");
 
 // f32: IEEE single. bf16: the upper 16 bits of an f32 (mixed precision: activations and
-// convolutions; master weights, optimizer state and statistics stay f32).
-enum class DType { F32, BF16 };
+// convolutions; master weights, optimizer state and statistics stay f32). i32: indices (max-pool
+// argmax).
+enum class DType { F32, BF16, I32 };
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
 

@@ -53,7 +53,7 @@ class ResNet {
   std::vector<std::unique_ptr<Block>> blocks_;
   const Tensor* x_ = nullptr;
   Tensor c1_, r1_, p_, feat_out_;
-  std::vector<int32_t> pool_idx_;
+  Tensor pool_idx_;  // i32 argmax of the max pool, on the device
   Tensor g0_, g1_, dr1_, dc1_;
 };
 

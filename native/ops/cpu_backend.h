@@ -37,8 +37,8 @@ class CpuBackend final : public Backend {
   void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G, const Tensor& mean,
                    const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
 
-  void maxpool_forward(const Tensor& x, Tensor& y, std::vector<int32_t>& idx) override;
-  void maxpool_backward(const Tensor& dy, const std::vector<int32_t>& idx, const Shape& x_shape, Tensor& dx) override;
+  void maxpool_forward(const Tensor& x, Tensor& y, Tensor& idx) override;
+  void maxpool_backward(const Tensor& dy, const Tensor& idx, const Shape& x_shape, Tensor& dx) override;
   void avgpool_forward(const Tensor& x, Tensor& y) override;
   void avgpool_backward(const Tensor& dy, const Shape& x_shape, Tensor& dx) override;
 

@@ -56,6 +56,8 @@ TEST(Tensor, DtypeSizesAndZeroFill) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(b.raw()) % 64, 0u);
   for (int i = 0; i < 7; ++i) EXPECT_EQ(static_cast<const uint16_t*>(b.raw())[i], 0);
   EXPECT_THROW(b.fill(1.0f), Error);
+  EXPECT_EQ(Tensor({3}, Device::cpu(), DType::I32).nbytes(), 12u);
+  EXPECT_STREQ(dtype_name(DType::I32), "i32");
   EXPECT_THROW(a.copy_from(Tensor({15}, Device::cpu(), DType::BF16)), Error);
 }
 

@@ -32,7 +32,7 @@ TEST_P(PoolOp, MaxPoolForwardBackward) {
     const Shape xs{N, H, W, C};
     const Vec x = random_vec(numel_of(xs), 41);  // distinct values: no ties within a window
     Tensor xt = to_tensor(x, xs), y, dx;
-    std::vector<int32_t> idx;
+    Tensor idx;
     Backend& be = backend();
     be.maxpool_forward(xt, y, idx);
     const Vec yref = maxpool_ref(x, N, H, W, C);
