@@ -13,15 +13,17 @@ class Comm {
   virtual ~Comm() = default;
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
-  // In place: x ← Σ over processes of x (a whole flat gradient arena, on its device).
-  virtual void allreduce_sum(Tensor& x) = 0;
+  // In place: x[0..n) ← Σ over processes (memory of the data's device).
+  virtual void allreduce_sum(float* x, size_t n) = 0;
+  // A whole flat gradient arena in one call (what the step uses; buckets come with overlap).
+  void allreduce_sum(Tensor& x) { allreduce_sum(x.data(), static_cast<size_t>(x.numel())); }
 };
 
 class LocalComm final : public Comm {
  public:
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
-  void allreduce_sum(Tensor&) override {}
+  void allreduce_sum(float*, size_t) override {}
 };
 
 }  // namespace m2t
