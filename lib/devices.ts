@@ -31,14 +31,23 @@ export function describeDevices(d: DeviceSpec): string {
   return d.kind === 'cpu' ? 'cpu' : d.ids.map((i) => `cuda:${i}`).join(',');
 }
 
-/** Whether the loaded engine was built with its CUDA backend. */
+/** One engine device: what `device` in an engine config takes. */
+export type EngineDevice = 'cpu' | `cuda:${number}`;
+
+/** The single engine device of a (checked) device request: 'cpu' or 'cuda:N'. */
+export function engineDevice(d: DeviceSpec): EngineDevice {
+  return d.kind === 'cpu' ? 'cpu' : `cuda:${d.ids[0]}`;
+}
+
+/** Whether the loaded engine was built with its CUDA backend (its backends() lists a cuda device). */
 export function cudaBackendBuilt(addonModule?: Record<string, unknown>): boolean {
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const a = addonModule ?? (require('./native') as typeof import('./native')).addon();
     const backends = a.backends;
-    if (typeof backends === 'function') return (backends() as string[]).includes('cuda');
-    if (Array.isArray(backends)) return backends.includes('cuda');
+    const isCuda = (n: string) => n === 'cuda' || n.startsWith('cuda:');
+    if (typeof backends === 'function') return (backends() as string[]).some(isCuda);
+    if (Array.isArray(backends)) return (backends as string[]).some(isCuda);
     if (typeof a.cudaAvailable === 'function') return Boolean(a.cudaAvailable());
     return false;
   } catch {

@@ -5,8 +5,18 @@ import type { ProcessGroup } from './distributed/process-group';
 
 export type Arch = 'resnet18' | 'resnet34' | 'resnet50' | 'resnet101' | 'resnet152';
 
+/** An engine device: 'cpu' or 'cuda:N'. See backends() for what this build drives here. */
+export type Device = 'cpu' | `cuda:${number}`;
+
+/** The devices the loaded engine can run on here (e.g. ['cpu'], or ['cpu', 'cuda:0', 'cuda:1']). */
+export function backends(): string[] {
+  return addon().backends();
+}
+
 export interface EncoderConfig {
   arch: Arch;
+  /** Where the model lives and computes. Default 'cpu'; a device this build cannot drive is an error naming it. */
+  device?: Device;
   /** Multiplies every channel count (64·width stem, planes 64/128/256/512·width). Default 1. */
   width?: number;
   /** 3x3 stride-1 stem without max pool, for 28–64 px images (ours; off in reference experiments). */
@@ -54,7 +64,7 @@ export interface TensorEntry {
   shape: number[];
   data: Float32Array;
 }
-/** PyTorch-named tensors (spec §1); conv weights OIHW, as in PyTorch. */
+/** PyTorch-named tensors (docs/algorithm.md, "The model"); conv weights OIHW, as in PyTorch. */
 export type StateDict = Record<string, TensorEntry>;
 
 export interface StepResult {
@@ -91,7 +101,7 @@ export class Momentum2Teacher {
     const { processGroup, ...rest } = config;
     this.native = new (addon().Momentum2Teacher)(processGroup ? { ...rest, processGroup: processGroup.handle } : rest);
   }
-  /** One whole iteration of spec §3 at learning rate `lr`. */
+  /** One whole iteration (docs/algorithm.md, "The step") at learning rate `lr`. */
   step(view1: ImageBatch, view2: ImageBatch, lr: number): Promise<StepResult> {
     return this.native.step(view1.data, view1.shape, view2.data, view2.shape, lr);
   }
@@ -143,7 +153,7 @@ interface NativeProbe {
   load(path: string): Promise<Record<string, string>>;
 }
 
-/** Frozen encoder (BN in inference mode) → Linear → BatchNorm1d → cross-entropy (spec §6). */
+/** Frozen encoder (BN in inference mode) → Linear → BatchNorm1d → cross-entropy (docs/algorithm.md, "Linear evaluation"). */
 export class LinearProbe {
   private readonly native: NativeProbe;
   constructor(readonly config: LinearProbeConfig) {

@@ -12,6 +12,7 @@
 // throws an ExperimentError naming the key and the file that called `extend`.
 import * as path from 'path';
 import { z } from 'zod';
+import { settingDefault, settingSchema } from './engine-settings';
 import { ExperimentError } from './errors';
 import { SCHEDULERS } from './schedules';
 
@@ -75,21 +76,23 @@ export const DatasetSchema = z.discriminatedUnion('kind', [
 ]);
 export type DatasetConfig = z.infer<typeof DatasetSchema>;
 
+// Engine keys take their type, range and doc from the engine settings table
+// (native/core/engine_settings.json), shared with the binding and the core.
 const ModelSchema = z
   .object({
-    arch: z.enum(['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152']),
+    arch: settingSchema('arch') as z.ZodEnum<['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152']>,
     /** Channel multiplier (1 = the reference's ResNet). */
-    width: z.number().positive(),
+    width: settingSchema('width') as z.ZodNumber,
     /** 3x3 stride-1 stem without max pool, for 28–64 px images (ours). */
-    smallStem: z.boolean(),
+    smallStem: settingSchema('smallStem') as z.ZodBoolean,
   })
   .strict();
 
 const PretrainModelSchema = ModelSchema.extend({
   /** Projector/predictor hidden width (4096 in the reference). */
-  hiddenDim: posInt,
+  hiddenDim: settingSchema('hiddenDim') as z.ZodNumber,
   /** Projection dimension (256 in the reference). */
-  outDim: posInt,
+  outDim: settingSchema('outDim') as z.ZodNumber,
 }).strict();
 export type PretrainModelConfig = z.infer<typeof PretrainModelSchema>;
 export type EncoderModelConfig = z.infer<typeof ModelSchema>;
@@ -147,7 +150,7 @@ const commonShape = {
   name: z.string().min(1).regex(/^[^/\\]+$/, 'must not contain path separators').refine((n) => n !== '.' && n !== '..', "must not be '.' or '..'").optional(),
   description: z.string().optional(),
   /** Seeds weight init, data order and augmentation. */
-  seed: nonNegInt.max(Number.MAX_SAFE_INTEGER, 'must be at most 2^53 - 1 (larger integers are not exact in JavaScript)'),
+  seed: settingSchema('seed') as z.ZodNumber,
   outputDir: z.string().min(1),
   /** Total batch size over all processes (the CLI's -b overrides it). */
   batchSize: posInt,
@@ -163,7 +166,7 @@ const commonShape = {
   /** step: decay every this many epochs (default: a third of the run). */
   stepEpochs: posInt.optional(),
   /** Compute threads for the native engine (0 = all cores). */
-  threads: nonNegInt,
+  threads: settingSchema('threads') as z.ZodNumber,
   /** Log a line every this many iterations. */
   printInterval: posInt,
   /** Linear evaluation: evaluate every this many epochs (kept in pre-training for parity). */
@@ -233,18 +236,18 @@ export const PretrainSchema = z
     ...commonShape,
     kind: z.literal('pretrain'),
     /** τ_base of the teacher EMA (the reference's param_momentum). */
-    tauBase: z.number().min(0).max(1),
+    tauBase: settingSchema('tauBase') as z.ZodNumber,
     optimizer: z
       .object({
-        name: z.enum(['sgd', 'lars']),
-        momentum: z.number().min(0).max(1),
-        weightDecay: z.number().nonnegative(),
+        name: settingSchema('optimizer.name') as z.ZodEnum<['sgd', 'lars']>,
+        momentum: settingSchema('optimizer.momentum') as z.ZodNumber,
+        weightDecay: settingSchema('optimizer.weightDecay') as z.ZodNumber,
         /** LARS trust coefficient η. */
-        eta: z.number().positive(),
+        eta: settingSchema('optimizer.eta') as z.ZodNumber,
       })
       .strict(),
-    /** Quirk 1 of the spec: the extra n/(n−1) on the momentum-BN variance. */
-    bnDoubleUnbias: z.boolean(),
+    /** Quirk 1 (docs/algorithm.md): the extra n/(n−1) on the momentum-BN variance. */
+    bnDoubleUnbias: settingSchema('bnDoubleUnbias') as z.ZodBoolean,
     model: PretrainModelSchema,
     data: z
       .object({
@@ -280,8 +283,8 @@ export const LinearEvalSchema = z
     numClasses: z.union([posInt, z.literal('auto')]),
     optimizer: z
       .object({
-        momentum: z.number().min(0).max(1),
-        weightDecay: z.number().nonnegative(),
+        momentum: settingSchema('optimizer.momentum') as z.ZodNumber,
+        weightDecay: settingSchema('optimizer.weightDecay') as z.ZodNumber,
       })
       .strict(),
     /** The encoder architecture, or 'pretrain' to read it from the checkpoint. */
@@ -578,10 +581,21 @@ export const pretrainBase: Experiment<'pretrain'> = new Experiment<'pretrain'>(
     threads: 0,
     printInterval: 10,
     evalInterval: 10,
-    tauBase: 0.99,
-    optimizer: { name: 'sgd', momentum: 0.9, weightDecay: 1e-4, eta: 0.001 },
-    bnDoubleUnbias: true,
-    model: { arch: 'resnet50', width: 1, smallStem: false, hiddenDim: 4096, outDim: 256 },
+    tauBase: settingDefault<number>('tauBase'),
+    optimizer: {
+      name: settingDefault<string>('optimizer.name'),
+      momentum: settingDefault<number>('optimizer.momentum'),
+      weightDecay: settingDefault<number>('optimizer.weightDecay'),
+      eta: settingDefault<number>('optimizer.eta'),
+    },
+    bnDoubleUnbias: settingDefault<boolean>('bnDoubleUnbias'),
+    model: {
+      arch: settingDefault<string>('arch'),
+      width: settingDefault<number>('width'),
+      smallStem: settingDefault<boolean>('smallStem'),
+      hiddenDim: settingDefault<number>('hiddenDim'),
+      outDim: settingDefault<number>('outDim'),
+    },
     data: {
       train: { kind: 'imagefolder', root: 'data/imagenet_train' },
       imageSize: 224,

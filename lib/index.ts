@@ -68,9 +68,10 @@ export type { ReportOptions, ReportResult } from './report';
 export { UserError, ExperimentError, isUserError } from './errors';
 
 // The engine (native): the M2T step, the linear probe, checkpoint reading.
-export { Momentum2Teacher, LinearProbe, readCheckpoint, estimateMemory } from './engine';
+export { Momentum2Teacher, LinearProbe, readCheckpoint, estimateMemory, backends } from './engine';
 export type {
   Arch,
+  Device,
   EncoderConfig,
   OptimizerConfig,
   M2TConfig,

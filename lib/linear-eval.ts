@@ -1,4 +1,4 @@
-// Linear evaluation (spec §6): the frozen teacher encoder of a pre-training checkpoint, a
+// Linear evaluation (docs/algorithm.md, "Linear evaluation"): the frozen teacher encoder of a pre-training checkpoint, a
 // Linear+BN1d classifier trained with SGD on its features, top-1/top-5 every eval interval,
 // the best kept, logs and checkpoints under outputs/<name>/<prefix>linear_eval_teacher/.
 import * as fs from 'fs';
@@ -6,7 +6,7 @@ import { StoppableRun } from './run';
 import * as path from 'path';
 import { makeDirs } from './run-lock';
 import { FILES, RunState, atomicCopy, atomicWrite, encodeRunState, newestCheckpoint, readRunState, readSafetensorsHeader } from './checkpoint';
-import { DeviceSpec, checkDevices, describeDevices, parseDevices } from './devices';
+import { DeviceSpec, checkDevices, describeDevices, engineDevice, parseDevices } from './devices';
 import type { Checkpoint, EvalResult, ImageBatch, LinearProbeConfig } from './engine';
 import { UserError, errorMessage } from './errors';
 import { EncoderModelConfig, Experiment, LinearEvalConfig, displayPath, linearEvalBase } from './experiment';
@@ -213,6 +213,7 @@ export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
 
       const probeConfig: LinearProbeConfig = {
         ...encoder,
+        device: engineDevice(devices),
         threads: cfg.threads || undefined,
         seed: cfg.seed,
         numClasses,

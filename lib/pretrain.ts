@@ -5,7 +5,7 @@ import { StoppableRun } from './run';
 import * as path from 'path';
 import { makeDirs } from './run-lock';
 import { FILES, RunState, atomicWrite, encodeRunState, newestCheckpoint, readRunState } from './checkpoint';
-import { DeviceSpec, checkDevices, describeDevices, parseDevices } from './devices';
+import { DeviceSpec, checkDevices, describeDevices, engineDevice, parseDevices } from './devices';
 import type { M2TConfig, StepResult, ImageBatch } from './engine';
 import { UserError, errorMessage } from './errors';
 import { DatasetConfig, Experiment, PretrainConfig, displayPath, pretrainBase } from './experiment';
@@ -231,6 +231,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
 
       // ---- model ----------------------------------------------------------------------------------
       const modelConfig: M2TConfig = {
+        device: engineDevice(devices),
         arch: cfg.model.arch,
         width: cfg.model.width,
         smallStem: cfg.model.smallStem,

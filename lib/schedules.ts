@@ -1,4 +1,4 @@
-// Learning-rate schedules of spec §5, evaluated per iteration.
+// Learning-rate schedules (docs/algorithm.md, "Schedules"), evaluated per iteration.
 //
 // `iters` is 1-based in the reference's sense: after the k-th optimiser step (k = 1, 2, …) the
 // learning rate for the next step is `lrAt(k)`. The first step runs at `lrAt(0)`, which is

@@ -14,7 +14,7 @@ npm pack --silent --pack-destination "$work" --json > "$work/pack.json"
 node - "$work/pack.json" <<'EOF'
 const [info] = JSON.parse(require('fs').readFileSync(process.argv[2], 'utf8'));
 const files = info.files.map((f) => f.path);
-const bad = files.filter((f) => /^(test|tools|\.ci|docs)\/|(^|\/)tests?\/|_test\.cc$|\.safetensors$|\.map$/.test(f));
+const bad = files.filter((f) => /^(test|tools|\.ci|docs)\/|(^|\/)(tests?|fuzz)\/|_test\.cc$|\.safetensors$|\.map$/.test(f));
 console.log(`pack test: ${info.filename}: ${(info.size / 1e6).toFixed(2)} MB packed, ` +
   `${(info.unpackedSize / 1e6).toFixed(2)} MB unpacked, ${files.length} files`);
 if (bad.length) { console.error(`pack test: FAILED: tarball holds files a user does not need: ${bad.slice(0, 10).join(', ')}`); process.exit(1); }

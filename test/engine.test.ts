@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { LinearProbe, Momentum2Teacher, readCheckpoint, type ImageBatch, type M2TConfig } from '../lib/engine';
+import { LinearProbe, Momentum2Teacher, backends, readCheckpoint, type ImageBatch, type M2TConfig } from '../lib/engine';
 
 const cfg: M2TConfig = {
   arch: 'resnet18', width: 0.125, smallStem: true, hiddenDim: 32, outDim: 16, totalIterations: 10, threads: 2,
@@ -83,6 +83,18 @@ describe('Momentum2Teacher', () => {
     expect(() => new Momentum2Teacher({ ...cfg, hiddenDim: 2.5 })).toThrow(/'hiddenDim' must be an integer/);
     expect(() => new Momentum2Teacher({ ...cfg, bogus: 1 } as never)).toThrow(/unknown key 'bogus'/);
     expect(errorName(() => new Momentum2Teacher({ ...cfg, smallStem: 'yes' } as never))).toBe('TypeError');
+  });
+
+  test('the device travels to the engine: cpu runs, a device this build lacks is a clear error', async () => {
+    expect(backends()).toContain('cpu');
+    const net = new Momentum2Teacher({ ...cfg, device: 'cpu' });
+    expect((await net.step(images(2, 16, 1), images(2, 16, 2), 0.05)).iteration).toBe(1);
+    if (!backends().some((b) => b.startsWith('cuda'))) {
+      expect(() => new Momentum2Teacher({ ...cfg, device: 'cuda:0' })).toThrow(/device cuda:0.*no CUDA backend/);
+      expect(() => new LinearProbe({ arch: 'resnet18', numClasses: 3, device: 'cuda:0' })).toThrow(/no CUDA backend/);
+    }
+    expect(errorName(() => new Momentum2Teacher({ ...cfg, device: 'gpu' as never }))).toBe('RangeError');
+    expect(() => new Momentum2Teacher({ ...cfg, device: 'gpu' as never })).toThrow(/device: expected 'cpu' or 'cuda:N', got 'gpu'/);
   });
 
   test('bad step arguments name the argument and leave the model usable', async () => {

@@ -13,10 +13,10 @@ test('the tarball ships the build inputs and dist/, not tests, goldens or tools'
   const files: string[] = JSON.parse(r.stdout)[0].files.map((f: { path: string }) => f.path);
   expect(files).toEqual(expect.arrayContaining(['CMakeLists.txt', 'native/CMakeLists.txt', 'native/data/CMakeLists.txt',
     'scripts/install-system-deps.sh', 'LICENSE', 'README.md', 'exps/quickstart.ts']));
-  expect(files.filter((f) => /(^|\/)tests?\/|_test\.cc$|\.safetensors$|^tools\/|^\.ci\//.test(f))).toEqual([]);
+  expect(files.filter((f) => /(^|\/)(tests?|fuzz)\/|_test\.cc$|\.safetensors$|^tools\/|^\.ci\//.test(f))).toEqual([]);
   // Every native source the CMake build compiles is shipped.
   const native = (dir: string): string[] => fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? (e.name === 'tests' ? [] : native(path.join(dir, e.name)))
+    e.isDirectory() ? (e.name === 'tests' || e.name === 'fuzz' ? [] : native(path.join(dir, e.name)))
       : /\.(cc|h|cu|cuh|txt)$/.test(e.name) && !e.name.endsWith('_test.cc') ? [path.join(dir, e.name)] : []);
   expect(native('native').filter((f) => !files.includes(f))).toEqual([]);
 });

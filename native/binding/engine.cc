@@ -1,6 +1,7 @@
 // Node-API classes Momentum2Teacher and LinearProbe, and readSafetensors. Compute runs on the
 // libuv pool; one call at a time per object (a second overlapping call is rejected, not queued,
 // so a forgotten `await` shows up at once).
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -9,6 +10,7 @@
 #include "binding/comm.h"
 #include "binding/convert.h"
 #include "binding/estimate.h"
+#include "core/settings.h"
 #include "models/m2t.h"
 #include "models/probe.h"
 
@@ -49,6 +51,7 @@ auto guarded(Napi::Env env, F&& f) -> decltype(f()) {
 }
 
 // The first tensor of `r` holding a NaN or an infinity, or "" when all are finite.
+// Host tensors (the CPU backend); a device backend reads a device-side flag instead.
 std::string first_non_finite(const Registry& r) {
   for (const Entry& e : r.entries()) {
     const float* d = e.value->data();
@@ -60,12 +63,34 @@ std::string first_non_finite(const Registry& r) {
   return "";
 }
 
+// The backend of the config's `device` ('cpu' | 'cuda:N', default 'cpu'); a device this build
+// cannot drive is an Error naming it.
+Backend& read_backend(Napi::Env env, Fields& f) {
+  const std::string dev = f.string("device", "cpu");
+  return guarded(env, [&]() -> Backend& { return backend_for(parse_device(dev, "device")); });
+}
+
+// Engine settings read by their table entry (core/engine_settings.json): default and range come
+// from there; an exclusive bound is left to the core's check (validate), which names the key.
+double number_setting(Fields& f, const char* key, const char* setting, double def) {
+  const Setting& s = engine_setting(setting);
+  return f.number(key, def, s.has_min ? s.min : -HUGE_VAL, s.has_max ? s.max : HUGE_VAL);
+}
+double number_setting(Fields& f, const char* key, const char* setting) {
+  return number_setting(f, key, setting, engine_setting(setting).number_default);
+}
+int64_t integer_setting(Fields& f, const char* key) {
+  const Setting& s = engine_setting(key);
+  return f.integer(key, static_cast<int64_t>(s.number_default), static_cast<int64_t>(s.min),
+                   static_cast<int64_t>(s.max));
+}
+
 EncoderConfig read_encoder(Napi::Env env, Fields& f) {
   EncoderConfig e;
   if (!f.has("arch")) throw Napi::TypeError::New(env, "config: 'arch' is required (e.g. 'resnet50')");
   e.arch = f.string("arch", "");
-  e.width = f.number("width", 1.0, 1.0 / 64, 16);
-  e.small_stem = f.boolean("smallStem", false);
+  e.width = number_setting(f, "width", "width");
+  e.small_stem = f.boolean("smallStem", setting_default_bool("smallStem"));
   guarded(env, [&] { validate(e); });
   return e;
 }
@@ -74,42 +99,43 @@ OptimizerConfig read_optimizer(Napi::Env env, Fields f, const OptimizerConfig& d
   f.only({"name", "momentum", "weightDecay", "eta"});
   OptimizerConfig o = def;
   o.name = f.string("name", def.name);
-  o.momentum = f.number("momentum", def.momentum, 0, 0.999999);
-  o.weight_decay = f.number("weightDecay", def.weight_decay, 0, 1);
-  o.eta = f.number("eta", def.eta, 1e-12, 1e6);
+  o.momentum = number_setting(f, "momentum", "optimizer.momentum", def.momentum);
+  o.weight_decay = number_setting(f, "weightDecay", "optimizer.weightDecay", def.weight_decay);
+  o.eta = number_setting(f, "eta", "optimizer.eta", def.eta);
   guarded(env, [&] { validate(o); });
   return o;
 }
 
 M2TConfig read_m2t_config(Napi::Env env, Napi::Value v) {
   Fields f(env, v, "Momentum2Teacher config");
+  // device and processGroup are read by the Momentum2Teacher constructor.
   f.only({"arch", "width", "smallStem", "threads", "seed", "hiddenDim", "outDim", "totalIterations", "tauBase",
-          "optimizer", "bnDoubleUnbias", "processGroup"});  // processGroup: read by the Momentum2Teacher constructor
+          "optimizer", "bnDoubleUnbias", "device", "processGroup"});
   M2TConfig c;
   c.encoder = read_encoder(env, f);
-  c.hidden_dim = f.integer("hiddenDim", 4096, 1, 1 << 20);
-  c.out_dim = f.integer("outDim", 256, 1, 1 << 20);
+  c.hidden_dim = integer_setting(f, "hiddenDim");
+  c.out_dim = integer_setting(f, "outDim");
   if (!f.has("totalIterations")) throw Napi::TypeError::New(env, "Momentum2Teacher config: 'totalIterations' is required");
-  c.total_iterations = f.integer("totalIterations", 1, 1, int64_t(1) << 40);
-  c.tau_base = f.number("tauBase", 0.99, 0, 1);
+  c.total_iterations = integer_setting(f, "totalIterations");
+  c.tau_base = number_setting(f, "tauBase", "tauBase");
   c.optimizer = read_optimizer(env, f.sub("optimizer"), OptimizerConfig{});
-  c.bn_double_unbias = f.boolean("bnDoubleUnbias", true);
-  c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
-  c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
+  c.bn_double_unbias = f.boolean("bnDoubleUnbias", setting_default_bool("bnDoubleUnbias"));
+  c.seed = static_cast<uint64_t>(integer_setting(f, "seed"));
+  c.threads = static_cast<int>(integer_setting(f, "threads"));
   return c;
 }
 
 ProbeConfig read_probe_config(Napi::Env env, Napi::Value v) {
   Fields f(env, v, "LinearProbe config");
-  f.only({"arch", "width", "smallStem", "threads", "seed", "numClasses", "momentum", "weightDecay"});
+  f.only({"arch", "width", "smallStem", "threads", "seed", "numClasses", "momentum", "weightDecay", "device"});
   ProbeConfig c;
   c.encoder = read_encoder(env, f);
   if (!f.has("numClasses")) throw Napi::TypeError::New(env, "LinearProbe config: 'numClasses' is required");
   c.num_classes = f.integer("numClasses", 2, 2, 1 << 24);
-  c.optimizer.momentum = f.number("momentum", 0.9, 0, 0.999999);
-  c.optimizer.weight_decay = f.number("weightDecay", 0.0, 0, 1);
-  c.seed = static_cast<uint64_t>(f.integer("seed", 0, 0, int64_t(1) << 53));
-  c.threads = static_cast<int>(f.integer("threads", 0, 0, 1024));
+  c.optimizer.momentum = number_setting(f, "momentum", "optimizer.momentum", c.optimizer.momentum);
+  c.optimizer.weight_decay = number_setting(f, "weightDecay", "optimizer.weightDecay", c.optimizer.weight_decay);
+  c.seed = static_cast<uint64_t>(integer_setting(f, "seed"));
+  c.threads = static_cast<int>(integer_setting(f, "threads"));
   return c;
 }
 
@@ -201,11 +227,12 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
   explicit M2TWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
     Napi::Env env = info.Env();
     cfg_ = read_m2t_config(env, info[0]);
+    Fields f(env, info[0], "Momentum2Teacher config");
+    Backend& be = read_backend(env, f);
     guarded(env, [&] { check_memory(estimate_m2t(cfg_, {}), kName); });
     // Data-parallel: gradients are averaged over the group's processes inside step().
-    if (info[0].IsObject() && info[0].As<Napi::Object>().Has("processGroup"))
-      comm_ = process_group_comm(env, info[0].As<Napi::Object>().Get("processGroup"), "processGroup");
-    model_ = guarded(env, [&] { return std::make_shared<Momentum2Teacher>(cpu_backend(), cfg_, comm_.get()); });
+    if (f.has("processGroup")) comm_ = process_group_comm(env, info[0].As<Napi::Object>().Get("processGroup"), "processGroup");
+    model_ = guarded(env, [&] { return std::make_shared<Momentum2Teacher>(be, cfg_, comm_.get()); });
   }
 
   static constexpr const char* kName = "Momentum2Teacher";
@@ -229,7 +256,8 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
     return run_async(
         env,
         [=] {
-          *res = model->step(*v1, *v2, lr);
+          const Device dev = model->device();  // explicit host → device copies (none on the CPU)
+          *res = model->step(v1->to(dev), v2->to(dev), lr);
           (void)comm;  // the model's communicator outlives the step
           // Divergence shows in the state (BN running variance, weights) before or with the loss.
           *bad = first_non_finite(model->model_state());
@@ -272,8 +300,10 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
   explicit ProbeWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
     Napi::Env env = info.Env();
     cfg_ = read_probe_config(env, info[0]);
+    Fields f(env, info[0], "LinearProbe config");
+    Backend& be = read_backend(env, f);
     guarded(env, [&] { check_memory(estimate_probe(cfg_, {}), kName); });
-    model_ = guarded(env, [&] { return std::make_shared<LinearProbe>(cpu_backend(), cfg_); });
+    model_ = guarded(env, [&] { return std::make_shared<LinearProbe>(be, cfg_); });
     classes_ = cfg_.num_classes;
   }
 
@@ -425,7 +455,17 @@ Napi::Value EstimateMemory(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// backends(): the devices this build drives on this machine ("cpu", "cuda:N", ...).
+Napi::Value Backends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::vector<std::string> names = available_backends();
+  Napi::Array a = Napi::Array::New(env, names.size());
+  for (size_t i = 0; i < names.size(); ++i) a.Set(static_cast<uint32_t>(i), names[i]);
+  return a;
+}
+
 void InitEngine(Napi::Env env, Napi::Object exports) {
+  exports.Set("backends", Napi::Function::New(env, Backends));
   exports.Set("Momentum2Teacher", M2TWrap::Define(env));
   exports.Set("LinearProbe", ProbeWrap::Define(env));
   exports.Set("readSafetensors", Napi::Function::New(env, ReadSafetensors));

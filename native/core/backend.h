@@ -1,14 +1,21 @@
-// The op interface every backend implements (CPU: oneDNN + own loops; CUDA: cuDNN/cuBLAS +
-// own kernels, a later issue). Models call only this interface, never a backend directly.
+// The op interface every backend implements: one class per device (CPU: ops/cpu_backend.h,
+// oneDNN + own loops; CUDA later: cuDNN/cuBLAS + own kernels). Each method is defined in its op's
+// room (ops/<op>/<op>_<device>.cc), so a new op is one line here, one file per backend and one
+// test (parameterised over every backend built). Models call only this interface.
 //
 // Conventions: activations NHWC, viewed as rows [M, C] with M = N·H·W where a per-channel op
 // does not care about space. "Groups" split the batch into G equal, contiguous slices (one per
-// augmented view) that get their own batch-norm statistics. Small per-channel vectors
-// (mean, var, scale, shift: G·C floats) live on the host.
+// augmented view) that get their own batch-norm statistics. Every tensor argument lives on the
+// backend's device, per-channel statistics included: a step never waits on the host. Scalars
+// passed by value (learning rate, α, τ) are host-side schedule values.
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "core/allocator.h"
+#include "core/param.h"
 #include "core/tensor.h"
 
 namespace m2t {
@@ -29,28 +36,62 @@ class ConvKernel {
   virtual void backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw) = 0;
 };
 
+// Momentum-BN options of one layer (docs/algorithm.md, "Momentum BN").
+struct MomentumBnOptions {
+  int64_t total_pairs = 1;    // K: α = (cos(π·pairs/K) + 1)/2
+  bool double_unbias = true;  // quirk 1: extra n/(n−1) on the (already unbiased) variance
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual Device device() const = 0;
+  // The device's caching allocator; every tensor on this device takes its storage from it.
+  virtual Allocator& allocator() = 0;
+  // dst ← src where one of them is on this device and the other on it or the host.
+  virtual void copy(Tensor& dst, const Tensor& src) = 0;
+  virtual void fill_zero(Tensor& t) = 0;
+  virtual void fill(Tensor& t, float v) = 0;
+
+  // --- convolution (ops/conv) ---
   virtual std::unique_ptr<ConvKernel> make_conv(const ConvGeom& g) = 0;
 
-  // --- batch norm (ops/batchnorm) ---
-  // Per group g and channel c: mean[g·C+c], biased variance var[g·C+c] over the group's rows.
-  virtual void bn_stats(const Tensor& x, int64_t C, int G, float* mean, float* var) = 0;
+  // --- batch norm (ops/batchnorm); per-channel vectors are [G·C] tensors, g-major ---
+  // mean[g·C+c], biased variance var[g·C+c] over group g's rows.
+  virtual void bn_stats(const Tensor& x, int64_t C, int G, Tensor& mean, Tensor& var) = 0;
+  // Training BN: from each group's batch statistics (n rows per group), the affine map
+  // scale = γ/sqrt(var + ε), shift = β − mean·scale, invstd for backward; running statistics
+  // updated once per group with momentum 0.1 and the unbiased variance; num_batches_tracked += G.
+  virtual void bn_fold_train(const Tensor& mean, const Tensor& var, int64_t n, const Tensor& gamma, const Tensor& beta,
+                             Tensor& running_mean, Tensor& running_var, Tensor& num_batches_tracked, Tensor& invstd,
+                             Tensor& scale, Tensor& shift) = 0;
+  // Inference BN: the affine map from the running statistics, repeated for G groups.
+  virtual void bn_fold_infer(const Tensor& running_mean, const Tensor& running_var, const Tensor& gamma,
+                             const Tensor& beta, int G, Tensor& scale, Tensor& shift) = 0;
+  // Momentum BN, normalisation: per group μ = α·mean + (1−α)·rm, v = α·var·u·e + (1−α)·rv with
+  // u = n/(n−1) and e = u under quirk 1 (else 1); scale/shift as above.
+  virtual void bn_fold_momentum(const Tensor& mean, const Tensor& var, int64_t n, const Tensor& gamma,
+                                const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
+                                double alpha, bool double_unbias, Tensor& scale, Tensor& shift) = 0;
+  // Momentum BN, statistics of group g (one call of the reference): with an empty stash, stash
+  // (mean, unbiased var); else combine with the stash, rm ← α·m̄ + (1−α)·rm,
+  // rv ← α·v̄·e + (1−α)·rv, and the stash empties. The caller tracks which (stash_full).
+  virtual void bn_momentum_update(const Tensor& mean, const Tensor& var, int g, int64_t n, double alpha,
+                                  bool double_unbias, bool stash_full, Tensor& stash_mean, Tensor& stash_var,
+                                  Tensor& running_mean, Tensor& running_var) = 0;
   // y = x·scale[g,c] + shift[g,c], then ReLU if relu. y may alias x.
-  virtual void bn_apply(const Tensor& x, int64_t C, int G, const float* scale, const float* shift,
-                        bool relu, Tensor& y) = 0;
+  virtual void bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift, bool relu,
+                        Tensor& y) = 0;
   // Backward of y = (x − mean)·invstd·γ + β (then ReLU when y_relu is given: its output, for the mask).
   // Accumulates dγ, dβ; writes dx (resized). dy may be modified in place.
-  virtual void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G,
-                           const float* mean, const float* invstd, const float* gamma, Tensor& dx,
-                           float* dgamma, float* dbeta) = 0;
+  virtual void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G, const Tensor& mean,
+                           const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
 
   // --- pooling (ops/pool) ---
-  // 3x3 / stride 2 / pad 1 max pool; idx receives the argmax (flat input offset) per output.
-  virtual void maxpool_forward(const Tensor& x, Tensor& y, std::vector<int32_t>& idx) = 0;
-  virtual void maxpool_backward(const Tensor& dy, const std::vector<int32_t>& idx, const Shape& x_shape,
+  // 3x3 / stride 2 / pad 1 max pool; idx (i32, made so here) receives the argmax (flat input
+  // offset) per output.
+  virtual void maxpool_forward(const Tensor& x, Tensor& y, Tensor& idx) = 0;
+  virtual void maxpool_backward(const Tensor& dy, const Tensor& idx, const Shape& x_shape,
                                 Tensor& dx) = 0;
   // [N,H,W,C] -> [N,C] mean over H·W, and back.
   virtual void avgpool_forward(const Tensor& x, Tensor& y) = 0;
@@ -63,6 +104,10 @@ class Backend {
   virtual void relu_backward(const Tensor& y, Tensor& dy) = 0;
   // y ← y + x
   virtual void add_inplace(Tensor& y, const Tensor& x) = 0;
+  // x ← x·s
+  virtual void scale(Tensor& x, float s) = 0;
+  // y = [a; b] along dim 0 (resized): the two views as one batch, [x1; x2] or [x2; x1].
+  virtual void concat2(const Tensor& a, const Tensor& b, Tensor& y) = 0;
 
   // --- linear (ops/linear): x [N,in], w [out,in], b [out] ---
   virtual void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) = 0;
@@ -71,28 +116,42 @@ class Backend {
                                Tensor& db) = 0;
 
   // --- normalisation and losses (ops/loss) ---
-  // y = x / max(‖x‖₂, 1e-12) per row; norms saved for backward.
-  virtual void l2norm_forward(const Tensor& x, Tensor& y, std::vector<float>& norms) = 0;
-  virtual void l2norm_backward(const Tensor& x, const Tensor& y, const std::vector<float>& norms,
-                               const Tensor& dy, Tensor& dx) = 0;
+  // y = x / max(‖x‖₂, 1e-12) per row; norms [N] saved for backward.
+  virtual void l2norm_forward(const Tensor& x, Tensor& y, Tensor& norms) = 0;
+  virtual void l2norm_backward(const Tensor& x, const Tensor& y, const Tensor& norms, const Tensor& dy,
+                               Tensor& dx) = 0;
   // Momentum² Teacher loss over B pairs: q = [q1; q2], k = [k1; k2] ([2B, D], rows normalised):
-  // L = mean_b 4 − 2(⟨q1,k1⟩ + ⟨q2,k2⟩); dq = ∂L/∂q.
-  virtual float m2t_loss(const Tensor& q, const Tensor& k, Tensor& dq) = 0;
+  // L = mean_b 4 − 2(⟨q1,k1⟩ + ⟨q2,k2⟩) into loss [1]; dq = ∂L/∂q.
+  virtual void m2t_loss(const Tensor& q, const Tensor& k, Tensor& dq, Tensor& loss) = 0;
   // Mean cross-entropy of logits [N, K] against labels; dlogits = ∂L/∂logits (skipped when null).
   virtual float cross_entropy(const Tensor& logits, const int32_t* labels, Tensor* dlogits) = 0;
+  // Rows of logits [N, K] whose label ranks first / within the first five (ties count for it).
+  virtual void count_correct(const Tensor& logits, const int32_t* labels, int64_t& top1, int64_t& top5) = 0;
 
-  // --- parameter updates (optim) ---
+  // --- parameter updates (ops/update); whole flat arenas at once ---
   // p_t ← τ·p_t + (1−τ)·p_s
   virtual void ema(Tensor& target, const Tensor& source, float tau) = 0;
   virtual double sum_squares(const Tensor& x) = 0;
   // buf ← μ·buf + lr_scale·(g + wd·p) (or buf = lr_scale·(g + wd·p) when first); p ← p − step·buf.
   virtual void momentum_update(Tensor& p, const Tensor& g, Tensor& buf, float wd, float momentum,
                                float lr_scale, float step, bool first) = 0;
-  // x ← x·s
-  virtual void scale(Tensor& x, float s) = 0;
+  // SGD over a flat arena: momentum_update with lr_scale 1, step lr.
+  virtual void sgd_update(Tensor& p, const Tensor& g, Tensor& buf, float wd, float momentum, float lr,
+                          bool first) = 0;
+  // LARS over a flat arena (docs/algorithm.md, "LARS"): per segment, actual_lr = lr·η·‖p‖/(‖g‖ + wd·‖p‖)
+  // for LARS-adapted segments with ‖p‖·‖g‖ > 1e-8 (else lr), norms computed here;
+  // buf ← μ·buf + actual_lr·(g + wd·p); p ← p − buf.
+  virtual void lars_update(Tensor& p, const Tensor& g, Tensor& buf, const std::vector<Segment>& segments, double lr,
+                           double eta, double wd, float momentum) = 0;
 };
 
-// The CPU backend (ops/cpu_backend.cc). One per process is enough: kernels hold per-layer state.
+// The backend of `dev`; throws Error ("... not built") for a device this build cannot drive.
+Backend& backend_for(Device dev);
+// The CPU backend. One per process is enough: kernels hold per-layer state.
 Backend& cpu_backend();
+// Devices this build drives and this machine has: "cpu" always, "cuda:N" per visible GPU.
+std::vector<std::string> available_backends();
+// Every backend built and usable here (the op tests run over each).
+std::vector<Backend*> built_backends();
 
 }  // namespace m2t

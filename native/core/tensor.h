@@ -1,6 +1,10 @@
-// A dense float32 tensor: shape + an owned, 64-byte-aligned buffer.
-// Activations are NHWC ([N, H, W, C], C fastest); conv weights OIHW as in PyTorch;
-// linear weights [out, in]. The device tag is the seam for the CUDA backend.
+// A dense tensor: shape + dtype + device + storage from that device's caching allocator
+// (core/allocator.h, owned by the device's backend). Activations are NHWC ([N, H, W, C], C
+// fastest); conv weights OIHW as in PyTorch; linear weights [out, in].
+//
+// Storage is shared: a view (view()) aliases a range of another tensor's storage — how a
+// parameter lives inside its flat arena (core/param.h). Copies between devices are explicit
+// (copy_from across devices, to(), copy_from_host / copy_to_host); nothing moves implicitly.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -10,7 +14,28 @@
 
 namespace m2t {
 
-enum class Device { CPU, CUDA };
+enum class DeviceKind { CPU, CUDA };
+
+struct Device {
+  DeviceKind kind = DeviceKind::CPU;
+  int index = 0;
+  static Device cpu() { return {}; }
+  static Device cuda(int i) { return {DeviceKind::CUDA, i}; }
+  bool is_cpu() const { return kind == DeviceKind::CPU; }
+  bool operator==(const Device& o) const { return kind == o.kind && (kind == DeviceKind::CPU || index == o.index); }
+  bool operator!=(const Device& o) const { return !(*this == o); }
+  std::string str() const;  // "cpu", "cuda:0"
+};
+
+// "cpu" or "cuda:N" (N in [0, 1023]); throws RangeError naming `what` otherwise.
+Device parse_device(const std::string& s, const char* what = "device");
+
+// f32: IEEE single. bf16: the upper 16 bits of an f32 (mixed precision: activations and
+// convolutions; master weights, optimizer state and statistics stay f32). i32: indices (max-pool
+// argmax).
+enum class DType { F32, BF16, I32 };
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);
 
 using Shape = std::vector<int64_t>;
 
@@ -20,7 +45,8 @@ std::string shape_str(const Shape& s);
 class Tensor {
  public:
   Tensor() = default;
-  explicit Tensor(Shape shape, Device dev = Device::CPU);  // zero-filled
+  // Zero-filled, on `dev` (its backend must be built: backend_for throws otherwise).
+  explicit Tensor(Shape shape, Device dev = Device::cpu(), DType dtype = DType::F32);
 
   const Shape& shape() const { return shape_; }
   int64_t dim(size_t i) const { return shape_.at(i); }
@@ -28,23 +54,43 @@ class Tensor {
   int64_t numel() const { return numel_; }
   bool empty() const { return numel_ == 0; }
   Device device() const { return device_; }
+  DType dtype() const { return dtype_; }
+  size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
 
-  float* data() { return data_.get(); }
-  const float* data() const { return data_.get(); }
+  // Element access for f32 tensors (kernels; on the host for CPU tensors).
+  float* data() { return static_cast<float*>(ptr_); }
+  const float* data() const { return static_cast<const float*>(ptr_); }
+  void* raw() { return ptr_; }
+  const void* raw() const { return ptr_; }
 
-  // Reallocates only when the element count grows; contents are unspecified afterwards.
+  // Reallocates only when the element count grows (a view then detaches from its arena);
+  // contents are unspecified afterwards.
   void resize(const Shape& shape);
   void zero();
-  void copy_from(const Tensor& other);  // same numel required
+  void fill(float v);  // f32 only
+  void copy_from(const Tensor& other);          // same numel and dtype; any devices
   void copy_from_resized(const Tensor& other);  // takes other's shape
   Tensor clone() const;
+  // This tensor on `dev`: itself (shared storage) when already there, else a copy.
+  Tensor to(Device dev) const;
+  // Host ↔ tensor copies of numel() f32 values.
+  void copy_from_host(const float* src);
+  void copy_to_host(float* dst) const;
+
+  // `shape`'s worth of elements starting at element `offset`, sharing this tensor's storage.
+  Tensor view(int64_t offset, const Shape& shape) const;
+  // True when both share one storage block.
+  bool same_storage(const Tensor& o) const { return storage_ && storage_ == o.storage_; }
 
  private:
+  void allocate(int64_t n);
   Shape shape_;
   int64_t numel_ = 0;
   int64_t capacity_ = 0;
-  Device device_ = Device::CPU;
-  std::shared_ptr<float> data_;
+  Device device_{};
+  DType dtype_ = DType::F32;
+  std::shared_ptr<void> storage_;  // the allocator's block
+  void* ptr_ = nullptr;            // first element (inside storage_)
 };
 
 }  // namespace m2t

@@ -10,8 +10,8 @@ Conv2d::Conv2d(Backend& be, std::string name, int64_t cin, int64_t cout, int64_t
     : kernel_(be.make_conv({cin, cout, k, stride, pad})) {
   weight.name = std::move(name);
   weight.kind = ParamKind::ConvWeight;
-  weight.value = Tensor({cout, cin, k, k});
-  weight.grad = Tensor({cout, cin, k, k});
+  weight.value = Tensor({cout, cin, k, k}, be.device());
+  weight.grad = Tensor({cout, cin, k, k}, be.device());
 }
 
 void Conv2d::backward(const Tensor& x, const Tensor& dy, Tensor* dx) {
@@ -19,14 +19,14 @@ void Conv2d::backward(const Tensor& x, const Tensor& dy, Tensor* dx) {
   if (dx) kernel_->backward_data(dy, weight.value, x.shape(), *dx);
 }
 
-BatchNorm::BatchNorm(std::string name, int64_t channels) : name_(std::move(name)), C_(channels) {
-  gamma = {name_ + ".weight", ParamKind::BnWeight, Tensor({channels}), Tensor({channels})};
-  beta = {name_ + ".bias", ParamKind::BnBias, Tensor({channels}), Tensor({channels})};
-  for (int64_t c = 0; c < channels; ++c) gamma.value.data()[c] = 1.0f;
-  running_mean = Tensor({channels});
-  running_var = Tensor({channels});
-  for (int64_t c = 0; c < channels; ++c) running_var.data()[c] = 1.0f;
-  num_batches_tracked = Tensor(Shape{});
+BatchNorm::BatchNorm(std::string name, int64_t channels, Device dev) : name_(std::move(name)), C_(channels) {
+  gamma = {name_ + ".weight", ParamKind::BnWeight, Tensor({channels}, dev), Tensor({channels}, dev)};
+  beta = {name_ + ".bias", ParamKind::BnBias, Tensor({channels}, dev), Tensor({channels}, dev)};
+  gamma.value.fill(1.0f);
+  running_mean = Tensor({channels}, dev);
+  running_var = Tensor({channels}, dev);
+  running_var.fill(1.0f);
+  num_batches_tracked = Tensor(Shape{}, dev);
 }
 
 void BatchNorm::register_in(Registry& r) {
@@ -37,93 +37,48 @@ void BatchNorm::register_in(Registry& r) {
   r.buffer(name_ + ".num_batches_tracked", num_batches_tracked, /*is_int64=*/true);
 }
 
+// docs/algorithm.md, "Batch norm": statistics, their fold into the affine map and the running
+// statistics all stay on the device; only the momentum-BN schedule (α, pairs, which call of a
+// pair) is host state, and it advances without reading anything back.
 void BatchNorm::forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode, bool relu) {
   const int64_t C = C_;
   M2T_CHECK(x.shape().back() == C, name_, ": input ", shape_str(x.shape()), " does not have ", C, " channels");
   M2T_CHECK(x.dim(0) % G == 0, name_, ": batch ", x.dim(0), " does not split into ", G, " views");
   G_ = G;
   relu_ = relu;
-  scale_.resize(G * C);
-  shift_.resize(G * C);
-  const float* g = gamma.value.data();
-  const float* b = beta.value.data();
-  if (mode == BnMode::Momentum) return momentum_forward(be, x, y, G, relu);
   if (mode == BnMode::Infer) {
-    for (int i = 0; i < G; ++i)
-      for (int64_t c = 0; c < C; ++c) {
-        const float s = g[c] / std::sqrt(running_var.data()[c] + kEps);
-        scale_[i * C + c] = s;
-        shift_[i * C + c] = b[c] - running_mean.data()[c] * s;
-      }
-    be.bn_apply(x, C, G, scale_.data(), shift_.data(), relu, y);
+    be.bn_fold_infer(running_mean, running_var, gamma.value, beta.value, G, scale_, shift_);
+    be.bn_apply(x, C, G, scale_, shift_, relu, y);
     return;
   }
-  // Train: normalise each view with its own biased statistics; update running stats once per view
-  // (as the reference's separate calls do), with the unbiased variance.
-  mean_.resize(G * C);
-  var_.resize(G * C);
-  invstd_.resize(G * C);
-  be.bn_stats(x, C, G, mean_.data(), var_.data());
-  const double n = static_cast<double>(x.numel() / C / G);
-  const double unbias = n > 1 ? n / (n - 1) : 1.0;
-  for (int i = 0; i < G; ++i)
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t k = i * C + c;
-      invstd_[k] = 1.0f / std::sqrt(var_[k] + kEps);
-      scale_[k] = g[c] * invstd_[k];
-      shift_[k] = b[c] - mean_[k] * scale_[k];
-      float& rm = running_mean.data()[c];
-      float& rv = running_var.data()[c];
-      rm = 0.9f * rm + 0.1f * mean_[k];
-      rv = 0.9f * rv + 0.1f * static_cast<float>(var_[k] * unbias);
-    }
-  num_batches_tracked.data()[0] += static_cast<float>(G);
-  be.bn_apply(x, C, G, scale_.data(), shift_.data(), relu, y);
-}
-
-// Spec §2, momentum BN. Groups are the successive calls of the reference, in call order; both
-// calls of a pair normalise with the pre-update running stats and α.
-void BatchNorm::momentum_forward(Backend& be, const Tensor& x, Tensor& y, int G, bool relu) {
-  const int64_t C = C_;
-  std::vector<float> mb(G * C), vb(G * C);
-  be.bn_stats(x, C, G, mb.data(), vb.data());
-  const double n = static_cast<double>(x.numel() / C / G);
-  const double unbias = n > 1 ? n / (n - 1) : 1.0;
-  const double extra = mbn.double_unbias ? unbias : 1.0;
-  const float* g = gamma.value.data();
-  const float* b = beta.value.data();
-  float* rm = running_mean.data();
-  float* rv = running_var.data();
-  stash_mean.resize(C);
-  stash_var.resize(C);
-  // Normalise every group first: the running-stat update of a pair happens after its second call,
-  // and a pair never spans past the end of this batch when G is even and the stash starts empty.
-  const double a = alpha;
-  for (int i = 0; i < G; ++i)
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t k = i * C + c;
-      const double v_unb = vb[k] * unbias;  // batch variance, unbiased
-      const double mu_t = a * mb[k] + (1 - a) * rm[c];
-      const double v_t = a * v_unb * extra + (1 - a) * rv[c];
-      const double s = g[c] / std::sqrt(v_t + kEps);
-      scale_[k] = static_cast<float>(s);
-      shift_[k] = static_cast<float>(b[c] - mu_t * s);
-    }
-  be.bn_apply(x, C, G, scale_.data(), shift_.data(), relu, y);
+  // Per-view batch statistics (biased variance) over n rows per view.
+  be.bn_stats(x, C, G, mean_, var_);
+  const int64_t n = x.numel() / C / G;
+  if (mode == BnMode::Train) {
+    // Each view normalised with its own statistics; running stats updated once per view (as the
+    // reference's separate calls do), with the unbiased variance.
+    be.bn_fold_train(mean_, var_, n, gamma.value, beta.value, running_mean, running_var, num_batches_tracked, invstd_,
+                     scale_, shift_);
+    be.bn_apply(x, C, G, scale_, shift_, relu, y);
+    return;
+  }
+  // Momentum BN. Groups are the successive calls of the reference, in call order; both calls of a
+  // pair normalise with the pre-update running stats and α: every group is normalised first,
+  // then the pair's running-stat update (a pair never spans past the end of this batch when G is
+  // even and the stash starts empty).
+  be.bn_fold_momentum(mean_, var_, n, gamma.value, beta.value, running_mean, running_var, alpha, mbn.double_unbias,
+                      scale_, shift_);
+  be.bn_apply(x, C, G, scale_, shift_, relu, y);
+  if (stash_mean.numel() != C) {
+    stash_mean = Tensor({C}, x.device());
+    stash_var = Tensor({C}, x.device());
+  }
   for (int i = 0; i < G; ++i) {
+    be.bn_momentum_update(mean_, var_, i, n, alpha, mbn.double_unbias, stash_full, stash_mean, stash_var, running_mean,
+                          running_var);
     if (!stash_full) {
-      for (int64_t c = 0; c < C; ++c) {
-        stash_mean[c] = mb[i * C + c];
-        stash_var[c] = static_cast<float>(vb[i * C + c] * unbias);
-      }
       stash_full = true;
       continue;
-    }
-    for (int64_t c = 0; c < C; ++c) {
-      const double m = 0.5 * (mb[i * C + c] + stash_mean[c]);
-      const double v = 0.5 * (vb[i * C + c] * unbias + stash_var[c]) * extra;
-      rm[c] = static_cast<float>(alpha * m + (1 - alpha) * rm[c]);
-      rv[c] = static_cast<float>(alpha * v + (1 - alpha) * rv[c]);
     }
     stash_full = false;
     pairs += 1;
@@ -132,19 +87,18 @@ void BatchNorm::momentum_forward(Backend& be, const Tensor& x, Tensor& y, int G,
 }
 
 void BatchNorm::backward(Backend& be, const Tensor& x, const Tensor& y, Tensor& dy, Tensor& dx) {
-  be.bn_backward(x, relu_ ? &y : nullptr, dy, C_, G_, mean_.data(), invstd_.data(), gamma.value.data(), dx,
-                 gamma.grad.data(), beta.grad.data());
+  be.bn_backward(x, relu_ ? &y : nullptr, dy, C_, G_, mean_, invstd_, gamma.value, dx, gamma.grad, beta.grad);
 }
 
-Linear::Linear(std::string name, int64_t in, int64_t out) {
-  weight = {name + ".weight", ParamKind::LinearWeight, Tensor({out, in}), Tensor({out, in})};
-  bias = {name + ".bias", ParamKind::LinearBias, Tensor({out}), Tensor({out})};
+Linear::Linear(std::string name, int64_t in, int64_t out, Device dev) {
+  weight = {name + ".weight", ParamKind::LinearWeight, Tensor({out, in}, dev), Tensor({out, in}, dev)};
+  bias = {name + ".bias", ParamKind::LinearBias, Tensor({out}, dev), Tensor({out}, dev)};
 }
 
-Mlp::Mlp(const std::string& prefix, int i, int64_t in, int64_t hidden, int64_t out)
-    : l0(prefix + std::to_string(i), in, hidden),
-      bn(prefix + std::to_string(i + 1), hidden),
-      l3(prefix + std::to_string(i + 3), hidden, out) {}
+Mlp::Mlp(const std::string& prefix, int i, int64_t in, int64_t hidden, int64_t out, Device dev)
+    : l0(prefix + std::to_string(i), in, hidden, dev),
+      bn(prefix + std::to_string(i + 1), hidden, dev),
+      l3(prefix + std::to_string(i + 3), hidden, out, dev) {}
 
 void Mlp::register_in(Registry& r) {
   l0.register_in(r);

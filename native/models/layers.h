@@ -23,22 +23,17 @@ class Conv2d {
   std::unique_ptr<ConvKernel> kernel_;
 };
 
-// How a BatchNorm normalises (spec §2).
+// How a BatchNorm normalises (docs/algorithm.md, "Batch norm").
 enum class BnMode {
   Train,     // batch statistics per group (view); running stats updated once per group, momentum 0.1
   Momentum,  // the teacher's momentum BN: α-mixed statistics, pair-averaged running-stat updates
   Infer,     // running statistics
 };
 
-struct MomentumBnOptions {
-  int64_t total_pairs = 1;    // K: α = (cos(π·pairs/K) + 1)/2
-  bool double_unbias = true;  // quirk 1: extra n/(n−1) on the (already unbiased) variance
-};
-
 class BatchNorm {
  public:
   static constexpr float kEps = 1e-5f;
-  BatchNorm(std::string name, int64_t channels);
+  BatchNorm(std::string name, int64_t channels, Device dev = Device::cpu());
   void register_in(Registry& r);
   // x: NHWC or [N, C]; G groups along N. relu fuses a ReLU after the affine map.
   void forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode, bool relu);
@@ -50,25 +45,25 @@ class BatchNorm {
 
   Param gamma, beta;
   Tensor running_mean, running_var, num_batches_tracked;
-  // Momentum-BN state (teacher only): α, completed pairs, one-slot stash of (μ_b, v_b).
+  // Momentum-BN state (teacher only): α and completed pairs (host-side schedule state), whether
+  // the one-slot stash of (μ_b, v_b) holds a first call, and the stash itself (on the device).
   MomentumBnOptions mbn;
   double alpha = 1.0;
   int64_t pairs = 0;
   bool stash_full = false;
-  std::vector<float> stash_mean, stash_var;
+  Tensor stash_mean, stash_var;
 
  private:
-  void momentum_forward(Backend& be, const Tensor& x, Tensor& y, int G, bool relu);
   std::string name_;
   int64_t C_;
   int G_ = 1;
   bool relu_ = false;
-  std::vector<float> mean_, var_, invstd_, scale_, shift_;
+  Tensor mean_, var_, invstd_, scale_, shift_;  // [G·C] on the device
 };
 
 class Linear {
  public:
-  Linear(std::string name, int64_t in, int64_t out);
+  Linear(std::string name, int64_t in, int64_t out, Device dev = Device::cpu());
   void register_in(Registry& r) {
     r.param(weight);
     r.param(bias);
@@ -80,10 +75,11 @@ class Linear {
   Param weight, bias;
 };
 
-// Linear → BN1d → ReLU → Linear: the projector and the predictor (spec §1). Names fc.{i}, fc.{i+1}, fc.{i+3}.
+// Linear → BN1d → ReLU → Linear: the projector and the predictor (docs/algorithm.md, "The model"). Names fc.{i}, fc.{i+1}, fc.{i+3}.
 class Mlp {
  public:
-  Mlp(const std::string& prefix, int first_index, int64_t in, int64_t hidden, int64_t out);
+  Mlp(const std::string& prefix, int first_index, int64_t in, int64_t hidden, int64_t out,
+      Device dev = Device::cpu());
   void register_in(Registry& r);
   void init(uint64_t seed);
   void forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode);

@@ -18,12 +18,12 @@ void use_threads(int n) {
 void validate(const M2TConfig& c) {
   validate(c.encoder);
   validate(c.optimizer);
-  if (c.hidden_dim < 1 || c.hidden_dim > (1 << 20)) fail(ErrorKind::RangeError, "hiddenDim: must be in [1, 2^20], got ", c.hidden_dim);
-  if (c.out_dim < 1 || c.out_dim > (1 << 20)) fail(ErrorKind::RangeError, "outDim: must be in [1, 2^20], got ", c.out_dim);
-  if (c.total_iterations < 1) fail(ErrorKind::RangeError, "totalIterations: must be >= 1, got ", c.total_iterations);
-  if (!std::isfinite(c.tau_base) || c.tau_base < 0 || c.tau_base > 1)
-    fail(ErrorKind::RangeError, "tauBase: must be in [0, 1], got ", c.tau_base);
-  if (c.threads < 0 || c.threads > 1024) fail(ErrorKind::RangeError, "threads: must be in [0, 1024], got ", c.threads);
+  check_setting("hiddenDim", static_cast<double>(c.hidden_dim));
+  check_setting("outDim", static_cast<double>(c.out_dim));
+  check_setting("totalIterations", static_cast<double>(c.total_iterations));
+  check_setting("tauBase", c.tau_base);
+  check_setting("seed", static_cast<double>(c.seed));
+  check_setting("threads", c.threads);
 }
 
 static const M2TConfig& checked(const M2TConfig& c) {
@@ -37,9 +37,9 @@ Momentum2Teacher::Momentum2Teacher(Backend& be, const M2TConfig& cfg, Comm* comm
       comm_(comm ? comm : &local_comm_),
       s_enc_(be, cfg.encoder, "student_encoder."),
       t_enc_(be, cfg.encoder, "teacher_encoder."),
-      s_proj_("student_encoder.fc.", 0, s_enc_.feature_dim(), cfg.hidden_dim, cfg.out_dim),
-      s_pred_("student_encoder.fc.", 4, cfg.out_dim, cfg.hidden_dim, cfg.out_dim),
-      t_proj_("teacher_encoder.fc.", 0, t_enc_.feature_dim(), cfg.hidden_dim, cfg.out_dim) {
+      s_proj_("student_encoder.fc.", 0, s_enc_.feature_dim(), cfg.hidden_dim, cfg.out_dim, be.device()),
+      s_pred_("student_encoder.fc.", 4, cfg.out_dim, cfg.hidden_dim, cfg.out_dim, be.device()),
+      t_proj_("teacher_encoder.fc.", 0, t_enc_.feature_dim(), cfg.hidden_dim, cfg.out_dim, be.device()) {
   s_enc_.register_in(student_);
   s_proj_.register_in(student_);
   s_pred_.register_in(student_);
@@ -52,10 +52,19 @@ Momentum2Teacher::Momentum2Teacher(Backend& be, const M2TConfig& cfg, Comm* comm
   s_enc_.init(cfg.seed);
   s_proj_.init(cfg.seed);
   s_pred_.init(cfg.seed);
+  // Parameters (and the student's gradients) into flat arenas. The teacher's parameters are the
+  // student's first ones (encoder + projector), so its arena matches a prefix of the student's.
+  student_arena_ = ParamArena(student_.params(), be.device(), /*with_grads=*/true);
+  teacher_arena_ = ParamArena(teacher_.params(), be.device(), /*with_grads=*/false);
+  const ParamArena::Flat& sf = student_arena_.flat(DType::F32);
+  const ParamArena::Flat& tf = teacher_arena_.flat(DType::F32);
+  M2T_CHECK(tf.segments.size() <= sf.segments.size(), "teacher has more parameters than the student");
+  for (size_t i = 0; i < tf.segments.size(); ++i)
+    M2T_CHECK(tf.segments[i].offset == sf.segments[i].offset && tf.segments[i].numel == sf.segments[i].numel,
+              "teacher parameter ", tf.params[i]->name, " does not mirror ", sf.params[i]->name);
+  student_prefix_ = sf.values.view(0, tf.values.shape());
   // The teacher starts as an exact copy of the student (encoder + projector).
-  const auto& sp = student_.params();
-  const auto& tp = teacher_.params();
-  for (size_t i = 0; i < tp.size(); ++i) tp[i]->value.copy_from(sp[i]->value);
+  teacher_arena_.flat(DType::F32).values.copy_from(student_prefix_);
 
   teacher_bns_ = t_enc_.bns();
   teacher_bns_.push_back(&t_proj_.bn);
@@ -64,7 +73,7 @@ Momentum2Teacher::Momentum2Teacher(Backend& be, const M2TConfig& cfg, Comm* comm
   student_bn_.push_back(&s_proj_.bn);
   student_bn_.push_back(&s_pred_.bn);
 
-  opt_ = std::make_unique<Optimizer>(be, cfg.optimizer, sp);
+  opt_ = std::make_unique<Optimizer>(be, cfg.optimizer, student_arena_);
   opt_->register_in(optim_state_);
 }
 
@@ -78,41 +87,40 @@ double Momentum2Teacher::alpha() const { return teacher_bns_.front()->alpha; }
 StepResult Momentum2Teacher::step(const Tensor& v1, const Tensor& v2, double lr) {
   M2T_CHECK(v1.shape() == v2.shape(), "view1 ", shape_str(v1.shape()), " and view2 ", shape_str(v2.shape()),
             " differ in shape");
+  M2T_CHECK(v1.device() == be_.device() && v2.device() == be_.device(), "views on ", v1.device().str(), "/",
+            v2.device().str(), ", the model on ", be_.device().str());
   use_threads(cfg_.threads);
   StepResult r{};
-  // 1. Teacher EMA with τ_k (encoder + projector parameters; BN buffers are the teacher's own).
+  // 1. Teacher EMA with τ_k over the whole teacher arena (encoder + projector parameters; BN
+  //    buffers are the teacher's own).
   r.tau = tau_at(iteration_);
-  const auto& sp = student_.params();
-  const auto& tp = teacher_.params();
-  for (size_t i = 0; i < tp.size(); ++i) be_.ema(tp[i]->value, sp[i]->value, static_cast<float>(r.tau));
+  be_.ema(teacher_arena_.flat(DType::F32).values, student_prefix_, static_cast<float>(r.tau));
   // Both views in one batch per network, BN statistics per view: student sees [x1; x2];
   // teacher sees [x2; x1], the reference's call order, which fills the momentum-BN stash.
-  const int64_t n = v1.numel();
-  Shape s2 = v1.shape();
-  s2[0] *= 2;
-  xs_.resize(s2);
-  xt_.resize(s2);
-  std::memcpy(xs_.data(), v1.data(), n * sizeof(float));
-  std::memcpy(xs_.data() + n, v2.data(), n * sizeof(float));
-  std::memcpy(xt_.data(), v2.data(), n * sizeof(float));
-  std::memcpy(xt_.data() + n, v1.data(), n * sizeof(float));
-  forward_backward(xs_, xt_, r);
-  // 5. Gradients averaged over processes, then the optimizer step at this iteration's lr.
+  be_.concat2(v1, v2, xs_);
+  be_.concat2(v2, v1, xt_);
+  forward_backward(xs_, xt_);
+  // 5. Gradients averaged over processes (one pass over the gradient arena), then the optimizer
+  //    step at this iteration's lr.
   if (comm_->world_size() > 1) {
     const float inv = 1.0f / static_cast<float>(comm_->world_size());
-    for (Param* p : sp) {
-      comm_->allreduce_sum(p->grad.data(), p->grad.numel());
-      be_.scale(p->grad, inv);
+    for (ParamArena::Flat& f : student_arena_.flats()) {
+      comm_->allreduce_sum(f.grads);
+      be_.scale(f.grads, inv);
     }
   }
   opt_->step(lr);
+  // The one read-back of the step.
+  float loss = 0;
+  loss_.copy_to_host(&loss);
+  r.loss = loss;
   ++iteration_;
   r.iteration = iteration_;
   r.alpha = alpha();
   return r;
 }
 
-void Momentum2Teacher::forward_backward(const Tensor& xs, const Tensor& xt, StepResult& r) {
+void Momentum2Teacher::forward_backward(const Tensor& xs, const Tensor& xt) {
   // 2. q = predictor(projector(student(x))), L2-normalised.
   const Tensor& fs = s_enc_.forward(xs, 2, BnMode::Train);
   s_proj_.forward(be_, fs, zs_, 2, BnMode::Train);
@@ -123,7 +131,7 @@ void Momentum2Teacher::forward_backward(const Tensor& xs, const Tensor& xt, Step
   t_proj_.forward(be_, ft, zt_, 2, BnMode::Momentum);
   be_.l2norm_forward(zt_, k_, knorm_);
   // 4. Loss and its gradient; backward through the student only.
-  r.loss = be_.m2t_loss(q_, k_, dq_);
+  be_.m2t_loss(q_, k_, dq_, loss_);
   for (Param* p : student_.params())
     if (p->kind == ParamKind::BnWeight || p->kind == ParamKind::BnBias) p->grad.zero();
   be_.l2norm_backward(ps_, q_, qnorm_, dq_, dqraw_);
@@ -170,11 +178,8 @@ void Momentum2Teacher::restore_metadata(const std::map<std::string, std::string>
 }
 
 void Momentum2Teacher::save(const std::string& path, std::map<std::string, std::string> metadata) const {
-  std::vector<StItem> items;
-  for (const Registry* r : {&model_, &optim_state_})
-    for (const Entry& e : r->entries()) items.push_back({e.name, e.value->data(), e.value->shape(), e.is_int64});
   for (auto& [k, v] : training_metadata()) metadata[k] = v;
-  write_safetensors(path, items, metadata);
+  save_entries(path, {&model_, &optim_state_}, metadata);
 }
 
 std::map<std::string, std::string> Momentum2Teacher::load(const std::string& path) {

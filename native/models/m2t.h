@@ -1,6 +1,8 @@
-// Momentum² Teacher (spec §1–§4): student encoder + projector + predictor trained by SGD/LARS,
-// teacher encoder + projector as an EMA of the student with momentum-BN statistics.
-// step() is one whole iteration of spec §3.
+// Momentum² Teacher (docs/algorithm.md): student encoder + projector + predictor trained by
+// SGD/LARS, teacher encoder + projector as an EMA of the student with momentum-BN statistics.
+// step() is one whole iteration ("The step"), graph code over backend ops: the parameters and
+// gradients live in flat arenas on the backend's device, and the only value read back is the
+// loss, once, at the end.
 #pragma once
 #include <map>
 #include <memory>
@@ -13,16 +15,18 @@
 
 namespace m2t {
 
+// Defaults, ranges and docs: core/engine_settings.json (the JS names in comments).
 struct M2TConfig {
   EncoderConfig encoder;
-  int64_t hidden_dim = 4096;
-  int64_t out_dim = 256;
-  int64_t total_iterations = 0;  // K
-  double tau_base = 0.99;
+  int64_t hidden_dim = static_cast<int64_t>(setting_default_number("hiddenDim"));
+  int64_t out_dim = static_cast<int64_t>(setting_default_number("outDim"));
+  int64_t total_iterations = 0;  // totalIterations, K (required)
+  double tau_base = setting_default_number("tauBase");
   OptimizerConfig optimizer;
-  bool bn_double_unbias = true;  // quirk 1
-  uint64_t seed = 0;
-  int threads = 0;  // 0: OpenMP's default
+  // bnDoubleUnbias: quirk 1 (docs/algorithm.md, "Quirks kept on purpose")
+  bool bn_double_unbias = setting_default_bool("bnDoubleUnbias");
+  uint64_t seed = static_cast<uint64_t>(setting_default_number("seed"));
+  int threads = static_cast<int>(setting_default_number("threads"));  // 0: OpenMP's default
 };
 
 void validate(const M2TConfig& cfg);
@@ -39,7 +43,7 @@ class Momentum2Teacher {
  public:
   Momentum2Teacher(Backend& be, const M2TConfig& cfg, Comm* comm = nullptr);
 
-  // v1, v2: [B, H, W, 3] NHWC, the two views of the same B images.
+  // v1, v2: [B, H, W, 3] NHWC on the backend's device, the two views of the same B images.
   StepResult step(const Tensor& v1, const Tensor& v2, double lr);
 
   // τ_k = 1 − (1 − τ_base)·(cos(π·k/K) + 1)/2
@@ -47,7 +51,7 @@ class Momentum2Teacher {
   double alpha() const;
   int64_t iteration() const { return iteration_; }
 
-  // Student and teacher tensors by PyTorch name (spec §1); the optimizer's under "optimizer.".
+  // Student and teacher tensors by PyTorch name (docs/algorithm.md, "The model"); the optimizer's under "optimizer.".
   const Registry& model_state() const { return model_; }
   const Registry& optimizer_state() const { return optim_state_; }
   const std::vector<Param*>& student_params() const { return student_.params(); }
@@ -62,9 +66,10 @@ class Momentum2Teacher {
   std::map<std::string, std::string> load(const std::string& path);
 
   const M2TConfig& config() const { return cfg_; }
+  Device device() const { return be_.device(); }
 
  private:
-  void forward_backward(const Tensor& x_student, const Tensor& x_teacher, StepResult& r);
+  void forward_backward(const Tensor& x_student, const Tensor& x_teacher);
 
   Backend& be_;
   M2TConfig cfg_;
@@ -73,11 +78,14 @@ class Momentum2Teacher {
   ResNet s_enc_, t_enc_;
   Mlp s_proj_, s_pred_, t_proj_;
   Registry student_, teacher_, model_, optim_state_;
+  ParamArena student_arena_, teacher_arena_;
   std::vector<BatchNorm*> teacher_bns_, student_bn_;
   std::unique_ptr<Optimizer> opt_;
   int64_t iteration_ = 0;
   Tensor xs_, xt_, zs_, ps_, qs_raw_, q_, zt_, k_, dq_, dqraw_, dps_, dzs_;
-  std::vector<float> qnorm_, knorm_;
+  Tensor qnorm_, knorm_, loss_;
+  // The student arena's prefix that mirrors the teacher's parameters (same layout).
+  Tensor student_prefix_;
 };
 
 }  // namespace m2t

@@ -34,13 +34,26 @@ void load_entries(const std::map<std::string, StTensor>& tensors, const Registry
   for (const auto& kv : tensors)
     if (!known.count(kv.first)) fail(ErrorKind::Error, "state: unexpected key '", kv.first, "'");
   for (const Registry* r : regs)
-    for (const Entry& e : r->entries())
-      std::memcpy(e.value->data(), tensors.at(e.name).data.data(), e.value->numel() * sizeof(float));
+    for (const Entry& e : r->entries()) e.value->copy_from_host(tensors.at(e.name).data.data());
+}
+
+void save_entries(const std::string& path, const std::vector<const Registry*>& regs,
+                  const std::map<std::string, std::string>& metadata) {
+  std::vector<Tensor> host;  // keeps the host copies (or the tensors themselves, on the CPU) alive
+  std::vector<StItem> items;
+  for (const Registry* r : regs)
+    for (const Entry& e : r->entries()) {
+      host.push_back(e.value->to(Device::cpu()));
+      items.push_back({e.name, host.back().data(), e.value->shape(), e.is_int64});
+    }
+  write_safetensors(path, items, metadata);
 }
 
 void init_normal(Tensor& t, const std::string& name, uint64_t seed, double mean, double std) {
   const uint64_t key = key_of(name, seed);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = static_cast<float>(mean + std * rng::normal(key, i));
+  std::vector<float> v(t.numel());
+  for (int64_t i = 0; i < t.numel(); ++i) v[i] = static_cast<float>(mean + std * rng::normal(key, i));
+  t.copy_from_host(v.data());
 }
 
 void init_conv_weight(Param& p, uint64_t seed) {
@@ -53,8 +66,9 @@ void init_linear(Param& w, Param& b, uint64_t seed) {
   const double bound = 1.0 / std::sqrt(static_cast<double>(w.value.dim(1)));
   for (Param* p : {&w, &b}) {
     const uint64_t key = key_of(p->name, seed);
-    for (int64_t i = 0; i < p->value.numel(); ++i)
-      p->value.data()[i] = static_cast<float>(bound * (2.0 * rng::uniform53(key, i) - 1.0));
+    std::vector<float> v(p->value.numel());
+    for (int64_t i = 0; i < p->value.numel(); ++i) v[i] = static_cast<float>(bound * (2.0 * rng::uniform53(key, i) - 1.0));
+    p->value.copy_from_host(v.data());
   }
 }
 

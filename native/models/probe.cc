@@ -11,8 +11,8 @@ namespace m2t {
 
 LinearProbe::LinearProbe(Backend& be, const ProbeConfig& cfg)
     : be_(be), cfg_(cfg), enc_(be, cfg.encoder, "encoder."),
-      fc_("fc.0", enc_.feature_dim(), std::max<int64_t>(cfg.num_classes, 1)),
-      bn_("fc.1", std::max<int64_t>(cfg.num_classes, 1)) {
+      fc_("fc.0", enc_.feature_dim(), std::max<int64_t>(cfg.num_classes, 1), be.device()),
+      bn_("fc.1", std::max<int64_t>(cfg.num_classes, 1), be.device()) {
   if (cfg.num_classes < 2 || cfg.num_classes > (1 << 24))
     fail(ErrorKind::RangeError, "numClasses: must be in [2, 2^24], got ", cfg.num_classes);
   validate(cfg.optimizer);
@@ -23,7 +23,8 @@ LinearProbe::LinearProbe(Backend& be, const ProbeConfig& cfg)
   model_.include(encoder_);
   model_.include(classifier_);
   init_normal(fc_.weight.value, fc_.weight.name, cfg.seed, 0.0, 0.01);  // bias stays 0
-  opt_ = std::make_unique<Optimizer>(be, cfg.optimizer, classifier_.params());
+  classifier_arena_ = ParamArena(classifier_.params(), be.device(), /*with_grads=*/true);
+  opt_ = std::make_unique<Optimizer>(be, cfg.optimizer, classifier_arena_);
   opt_->register_in(optim_state_);
 }
 
@@ -39,7 +40,7 @@ void LinearProbe::load_encoder(const std::map<std::string, StTensor>& tensors, c
   }
   for (const Entry& e : encoder_.entries()) {
     const StTensor& t = tensors.at(prefix + e.name.substr(std::strlen("encoder.")));
-    std::memcpy(e.value->data(), t.data.data(), t.data.size() * sizeof(float));
+    e.value->copy_from_host(t.data.data());
   }
 }
 
@@ -69,16 +70,7 @@ double LinearProbe::train_step(const Tensor& x, const int32_t* labels, double lr
 ProbeEval LinearProbe::evaluate(const Tensor& x, const int32_t* labels, Tensor& out) {
   const Tensor& logits = classify(x, BnMode::Infer);
   ProbeEval r{be_.cross_entropy(logits, labels, nullptr), 0, 0};
-  const int64_t N = logits.dim(0), K = logits.dim(1);
-  for (int64_t n = 0; n < N; ++n) {
-    const float* row = logits.data() + n * K;
-    const float target = row[labels[n]];
-    // Rank of the true class: classes scoring strictly higher (ties count in its favour).
-    int64_t above = 0;
-    for (int64_t k = 0; k < K; ++k) above += row[k] > target;
-    r.top1 += above < 1;
-    r.top5 += above < 5;
-  }
+  be_.count_correct(logits, labels, r.top1, r.top5);
   out.resize(logits.shape());
   out.copy_from(logits);
   return r;
@@ -90,12 +82,9 @@ void LinearProbe::load_state(const std::map<std::string, StTensor>& tensors, boo
 }
 
 void LinearProbe::save(const std::string& path, std::map<std::string, std::string> metadata) const {
-  std::vector<StItem> items;
-  for (const Registry* r : {&model_, &optim_state_})
-    for (const Entry& e : r->entries()) items.push_back({e.name, e.value->data(), e.value->shape(), e.is_int64});
   metadata["format"] = "momentum2-teacher-probe/1";
   metadata["probe.optimizer_started"] = opt_->started() ? "true" : "false";
-  write_safetensors(path, items, metadata);
+  save_entries(path, {&model_, &optim_state_}, metadata);
 }
 
 std::map<std::string, std::string> LinearProbe::load(const std::string& path) {

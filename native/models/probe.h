@@ -1,4 +1,4 @@
-// Linear evaluation (spec §6): frozen encoder (BN in inference mode, the teacher's running stats)
+// Linear evaluation (docs/algorithm.md, "Linear evaluation"): frozen encoder (BN in inference mode, the teacher's running stats)
 // → Linear(feat → classes) → BatchNorm1d → cross-entropy; SGD on the classifier only.
 #pragma once
 #include <map>
@@ -46,6 +46,7 @@ class LinearProbe {
   void save(const std::string& path, std::map<std::string, std::string> metadata) const;
   std::map<std::string, std::string> load(const std::string& path);
   int64_t feature_dim() const { return enc_.feature_dim(); }
+  Device device() const { return be_.device(); }
   // Logits of the last train_step (BatchNorm1d in training mode).
   const Tensor& last_logits() const { return logits_; }
 
@@ -58,6 +59,7 @@ class LinearProbe {
   Linear fc_;
   BatchNorm bn_;
   Registry encoder_, classifier_, model_, optim_state_;
+  ParamArena classifier_arena_;
   std::unique_ptr<Optimizer> opt_;
   const Tensor* feat_ = nullptr;
   Tensor h_, logits_, dlogits_, dh_;

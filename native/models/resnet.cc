@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/settings.h"
 
 namespace m2t {
 namespace {
@@ -29,7 +30,7 @@ int64_t scaled(int64_t c, double width) { return std::max<int64_t>(1, std::lroun
 // The projection shortcut (1x1 conv with the stride → BN), when present.
 struct Downsample {
   Downsample(Backend& be, const std::string& p, int64_t cin, int64_t cout, int64_t stride)
-      : conv(be, p + ".downsample.0.weight", cin, cout, 1, stride, 0), bn(p + ".downsample.1", cout) {}
+      : conv(be, p + ".downsample.0.weight", cin, cout, 1, stride, 0), bn(p + ".downsample.1", cout, be.device()) {}
   Conv2d conv;
   BatchNorm bn;
   Tensor a, b, da, dx;
@@ -84,9 +85,9 @@ class BasicBlock final : public BlockBase {
  public:
   BasicBlock(Backend& be, const std::string& p, int64_t cin, int64_t planes, int64_t stride)
       : conv1_(be, p + ".conv1.weight", cin, planes, 3, stride, 1),
-        bn1_(p + ".bn1", planes),
+        bn1_(p + ".bn1", planes, be.device()),
         conv2_(be, p + ".conv2.weight", planes, planes, 3, 1, 1),
-        bn2_(p + ".bn2", planes) {
+        bn2_(p + ".bn2", planes, be.device()) {
     units_ = {{&conv1_, &bn1_}, {&conv2_, &bn2_}};
     add_shortcut(be, p, cin, planes, stride);
   }
@@ -120,11 +121,11 @@ class BottleneckBlock final : public BlockBase {
  public:
   BottleneckBlock(Backend& be, const std::string& p, int64_t cin, int64_t planes, int64_t stride)
       : conv1_(be, p + ".conv1.weight", cin, planes, 1, 1, 0),
-        bn1_(p + ".bn1", planes),
+        bn1_(p + ".bn1", planes, be.device()),
         conv2_(be, p + ".conv2.weight", planes, planes, 3, stride, 1),
-        bn2_(p + ".bn2", planes),
+        bn2_(p + ".bn2", planes, be.device()),
         conv3_(be, p + ".conv3.weight", planes, planes * 4, 1, 1, 0),
-        bn3_(p + ".bn3", planes * 4) {
+        bn3_(p + ".bn3", planes * 4, be.device()) {
     units_ = {{&conv1_, &bn1_}, {&conv2_, &bn2_}, {&conv3_, &bn3_}};
     add_shortcut(be, p, cin, planes * 4, stride);
   }
@@ -162,12 +163,8 @@ class BottleneckBlock final : public BlockBase {
 }  // namespace
 
 void validate(const EncoderConfig& cfg) {
-  if (!find_arch(cfg.arch))
-    fail(ErrorKind::RangeError, "arch: unknown architecture '", cfg.arch,
-         "' (expected resnet18, resnet34, resnet50, resnet101 or resnet152)");
-  if (!std::isfinite(cfg.width) || cfg.width <= 0 || cfg.width > 16 || std::lround(64 * cfg.width) < 1)
-    fail(ErrorKind::RangeError, "width: must be a finite number with 1 <= 64*width and width <= 16, got ",
-         cfg.width);
+  check_setting("arch", cfg.arch);
+  check_setting("width", cfg.width);
 }
 
 ResNet::ResNet(Backend& be, const EncoderConfig& cfg, const std::string& prefix) : be_(be), cfg_(cfg) {
@@ -178,7 +175,7 @@ ResNet::ResNet(Backend& be, const EncoderConfig& cfg, const std::string& prefix)
     conv1_ = std::make_unique<Conv2d>(be, prefix + "conv1.weight", 3, stem, 3, 1, 1);
   else
     conv1_ = std::make_unique<Conv2d>(be, prefix + "conv1.weight", 3, stem, 7, 2, 3);
-  bn1_ = std::make_unique<BatchNorm>(prefix + "bn1", stem);
+  bn1_ = std::make_unique<BatchNorm>(prefix + "bn1", stem, be.device());
   int64_t cin = stem;
   for (int s = 0; s < 4; ++s) {
     const int64_t planes = scaled(64 << s, cfg.width);

@@ -1,21 +1,23 @@
-// ResNet encoders, torchvision v1.5 topology (spec §1), NHWC, with a width multiplier and an
+// ResNet encoders, torchvision v1.5 topology (docs/algorithm.md, "The model"), NHWC, with a width multiplier and an
 // optional small-image stem. forward() takes G groups (views) for per-view BN statistics.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/settings.h"
 #include "models/layers.h"
 
 namespace m2t {
 
+// Defaults, ranges and docs: core/engine_settings.json.
 struct EncoderConfig {
-  std::string arch = "resnet50";  // resnet18/34/50/101/152
-  double width = 1.0;
-  bool small_stem = false;
+  std::string arch = setting_default_string("arch");  // resnet18/34/50/101/152
+  double width = setting_default_number("width");
+  bool small_stem = setting_default_bool("smallStem");
 };
 
-// Throws RangeError naming `arch` or `width` when they are not valid.
+// Throws RangeError naming `arch` or `width` when they are not valid (ranges: the settings table).
 void validate(const EncoderConfig& cfg);
 
 class Block {
@@ -51,7 +53,7 @@ class ResNet {
   std::vector<std::unique_ptr<Block>> blocks_;
   const Tensor* x_ = nullptr;
   Tensor c1_, r1_, p_, feat_out_;
-  std::vector<int32_t> pool_idx_;
+  Tensor pool_idx_;  // i32 argmax of the max pool, on the device
   Tensor g0_, g1_, dr1_, dc1_;
 };
 

@@ -1,24 +1,29 @@
-// SGD (PyTorch semantics) and LARS (spec §4) over a list of parameters, one momentum buffer each.
+// SGD (PyTorch semantics) and LARS (docs/algorithm.md, "LARS") as multi-tensor updates over the
+// parameters' flat arenas: one momentum buffer per arena, laid out like it.
 #pragma once
 #include <string>
 #include <vector>
 
-#include "models/module.h"
+#include "core/backend.h"
+#include "core/param.h"
+#include "core/settings.h"
 
 namespace m2t {
 
+// Defaults, ranges and docs: core/engine_settings.json ("optimizer.*").
 struct OptimizerConfig {
-  std::string name = "sgd";  // "sgd" | "lars"
-  double momentum = 0.9;
-  double weight_decay = 1e-4;
-  double eta = 0.001;  // LARS trust coefficient
+  std::string name = setting_default_string("optimizer.name");  // "sgd" | "lars"
+  double momentum = setting_default_number("optimizer.momentum");
+  double weight_decay = setting_default_number("optimizer.weightDecay");
+  double eta = setting_default_number("optimizer.eta");  // LARS trust coefficient
 };
 
 void validate(const OptimizerConfig& cfg);
 
 class Optimizer {
  public:
-  Optimizer(Backend& be, const OptimizerConfig& cfg, std::vector<Param*> params);
+  // `arena` (parameters with gradients) must outlive the optimizer.
+  Optimizer(Backend& be, const OptimizerConfig& cfg, ParamArena& arena);
   void step(double lr);
   // Momentum buffers by parameter name, registered as "optimizer.<name>.momentum_buffer".
   void register_in(Registry& r);
@@ -30,8 +35,9 @@ class Optimizer {
  private:
   Backend& be_;
   OptimizerConfig cfg_;
-  std::vector<Param*> params_;
-  std::vector<Tensor> bufs_;
+  ParamArena& arena_;
+  std::vector<Tensor> bufs_;      // one flat buffer per arena flat
+  std::vector<Tensor> buf_views_; // per parameter, in arena order
   bool started_ = false;
 };
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "core/backend.h"
 #include "core/rng.h"
 #include "core/tensor.h"
 
@@ -15,19 +16,55 @@ namespace m2t::test {
 
 using Vec = std::vector<double>;
 
+// The device op tests put their inputs on: the backend under test (BackendTest sets it).
+inline Device& current_device() {
+  static Device d = Device::cpu();
+  return d;
+}
+
+// Op tests run once per backend built: TEST_P on a fixture derived from BackendTest, then
+// M2T_INSTANTIATE_BACKENDS(Fixture).
+class BackendTest : public ::testing::TestWithParam<Backend*> {
+ protected:
+  void SetUp() override { current_device() = GetParam()->device(); }
+  void TearDown() override { current_device() = Device::cpu(); }
+  Backend& backend() { return *GetParam(); }
+};
+
+inline std::string backend_param_name(const ::testing::TestParamInfo<Backend*>& info) {
+  std::string s = info.param->device().str();
+  for (char& c : s)
+    if (c == ':') c = '_';
+  return s;
+}
+
+#define M2T_INSTANTIATE_BACKENDS(Fixture) \
+  INSTANTIATE_TEST_SUITE_P(Backends, Fixture, ::testing::ValuesIn(::m2t::built_backends()), \
+                           ::m2t::test::backend_param_name)
+
+// A tensor's values on the host.
+inline std::vector<float> host(const Tensor& t) {
+  std::vector<float> v(t.numel());
+  t.copy_to_host(v.data());
+  return v;
+}
+
 inline Vec random_vec(int64_t n, uint64_t seed, double lo = -1, double hi = 1) {
   Vec v(n);
   for (int64_t i = 0; i < n; ++i) v[i] = lo + (hi - lo) * rng::uniform53(seed, i);
   return v;
 }
 
-inline Tensor to_tensor(const Vec& v, const Shape& s) {
+inline Tensor to_tensor(const Vec& v, const Shape& s, Device dev = current_device()) {
   Tensor t(s);
   for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = static_cast<float>(v[i]);
-  return t;
+  return t.to(dev);
 }
 
-inline Vec to_vec(const Tensor& t) { return Vec(t.data(), t.data() + t.numel()); }
+inline Vec to_vec(const Tensor& t) {
+  const std::vector<float> h = host(t);
+  return Vec(h.begin(), h.end());
+}
 
 inline double dot(const Vec& a, const Vec& b) {
   double s = 0;
@@ -38,9 +75,10 @@ inline double dot(const Vec& a, const Vec& b) {
 // Expects `got` (float32 op output) to match the double reference within rel (of max |ref|).
 inline void expect_close(const Tensor& got, const Vec& ref, double rel, const char* what) {
   ASSERT_EQ(static_cast<size_t>(got.numel()), ref.size()) << what;
+  const std::vector<float> g = host(got);
   double num = 0, den = 1e-12;
   for (size_t i = 0; i < ref.size(); ++i) {
-    num = std::max(num, std::fabs(got.data()[i] - ref[i]));
+    num = std::max(num, std::fabs(g[i] - ref[i]));
     den = std::max(den, std::fabs(ref[i]));
   }
   EXPECT_LE(num / den, rel) << what << ": max abs error " << num << " vs max |ref| " << den;
@@ -51,8 +89,9 @@ inline void expect_close(const Tensor& got, const Vec& ref, double rel, const ch
 inline void expect_gradient(const std::function<double(const Vec&)>& L, Vec x, const Tensor& ana, double rel,
                             const char* what, int samples = 64, double h = 1e-5) {
   ASSERT_EQ(static_cast<size_t>(ana.numel()), x.size()) << what;
+  const std::vector<float> a = host(ana);
   double scale = 1e-12;
-  for (int64_t i = 0; i < ana.numel(); ++i) scale = std::max(scale, std::fabs(static_cast<double>(ana.data()[i])));
+  for (int64_t i = 0; i < ana.numel(); ++i) scale = std::max(scale, std::fabs(static_cast<double>(a[i])));
   const int64_t n = static_cast<int64_t>(x.size());
   const int64_t stride = std::max<int64_t>(1, n / samples);
   double worst = 0;
@@ -65,7 +104,7 @@ inline void expect_gradient(const std::function<double(const Vec&)>& L, Vec x, c
     const double lm = L(x);
     x[i] = x0;
     const double fd = (lp - lm) / (2 * h);
-    const double err = std::fabs(fd - ana.data()[i]) / scale;
+    const double err = std::fabs(fd - a[i]) / scale;
     if (err > worst) {
       worst = err;
       worst_i = i;

@@ -1,5 +1,5 @@
 // Both views in one batched pass with statistics per view equal the reference's two separate
-// passes (spec §2): student outputs and gradients, teacher outputs and momentum-BN state.
+// passes (docs/algorithm.md, "Batch norm"): student outputs and gradients, teacher outputs and momentum-BN state.
 #include <cstring>
 
 #include "models/resnet.h"

@@ -144,6 +144,7 @@ const valid = {
   releaseBatchArrays: () => [[new Float32Array(4)]],
   epochIndices: () => [10, 1, 0, 0, 1, true],
   setMaxImagePixels: () => [],
+  backends: () => [],
 };
 
 // NAPI_FUZZ_TRACE=<file>: each call (target and a summary of its arguments) before it is made.

@@ -10,7 +10,7 @@
 #include <cmath>
 #include <vector>
 
-#include "ops/cpu_common.h"
+#include "ops/cpu_backend.h"
 
 namespace m2t::cpu {
 namespace {
@@ -97,8 +97,12 @@ void affine_rows(float* dst, const float* u, const float* v, int64_t r0, int64_t
 }  // namespace
 
 // mean = Σx/n, biased variance = Σx²/n − mean² (in double: exact enough for float inputs).
-void bn_stats(const Tensor& x, int64_t C, int G, float* mean, float* var) {
+void CpuBackend::bn_stats(const Tensor& x, int64_t C, int G, Tensor& mean_t, Tensor& var_t) {
   const int64_t M = x.numel() / C, Mg = M / G;
+  mean_t.resize({G * C});
+  var_t.resize({G * C});
+  float* mean = mean_t.data();
+  float* var = var_t.data();
   std::vector<double> s1(C), s2(C);
   for (int g = 0; g < G; ++g) {
     channel_sums(x.data(), nullptr, g * Mg, (g + 1) * Mg, C, s1.data(), s2.data());
@@ -110,7 +114,10 @@ void bn_stats(const Tensor& x, int64_t C, int G, float* mean, float* var) {
   }
 }
 
-void bn_apply(const Tensor& x, int64_t C, int G, const float* scale, const float* shift, bool relu, Tensor& y) {
+void CpuBackend::bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale_t, const Tensor& shift_t, bool relu,
+                          Tensor& y) {
+  const float* scale = scale_t.data();
+  const float* shift = shift_t.data();
   const int64_t M = x.numel() / C, Mg = M / G;
   if (y.data() != x.data()) y.resize(x.shape());
   for (int g = 0; g < G; ++g)
@@ -121,8 +128,14 @@ void bn_apply(const Tensor& x, int64_t C, int G, const float* scale, const float
 // With x̂ = (x − μ)·s (s = invstd), per group and channel:
 //   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·s·(dy − dβ/M − x̂·dγ/M) = a·dy − e·(x − μ) − b,
 // a = γs, b = γs·dβ/M, e = γs²·dγ/M.
-void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G, const float* mean,
-                 const float* invstd, const float* gamma, Tensor& dx, float* dgamma, float* dbeta) {
+void CpuBackend::bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G,
+                             const Tensor& mean_t, const Tensor& invstd_t, const Tensor& gamma_t, Tensor& dx,
+                             Tensor& dgamma_t, Tensor& dbeta_t) {
+  const float* mean = mean_t.data();
+  const float* invstd = invstd_t.data();
+  const float* gamma = gamma_t.data();
+  float* dgamma = dgamma_t.data();
+  float* dbeta = dbeta_t.data();
   const int64_t M = x.numel() / C, Mg = M / G;
   const float* px = x.data();
   float* pdy = dy.data();
@@ -151,6 +164,95 @@ void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, i
       shift[c] = static_cast<float>(-gamma[c] * is[c] * sdy[c] / Mg);
     }
     affine_rows(dx.data(), pdy, px, r0, r1, C, a.data(), e.data(), mu, shift.data(), false);
+  }
+}
+
+// --- folding statistics into the affine map (per-channel, cheap; docs/algorithm.md, "Batch norm") ---
+
+constexpr float kEps = 1e-5f;
+
+static double unbias_of(int64_t n) { return n > 1 ? static_cast<double>(n) / static_cast<double>(n - 1) : 1.0; }
+
+void CpuBackend::bn_fold_train(const Tensor& mean_t, const Tensor& var_t, int64_t n, const Tensor& gamma,
+                               const Tensor& beta, Tensor& running_mean, Tensor& running_var,
+                               Tensor& num_batches_tracked, Tensor& invstd_t, Tensor& scale_t, Tensor& shift_t) {
+  const int64_t C = gamma.numel(), G = mean_t.numel() / C;
+  invstd_t.resize({G * C});
+  scale_t.resize({G * C});
+  shift_t.resize({G * C});
+  const float *mean = mean_t.data(), *var = var_t.data(), *g = gamma.data(), *b = beta.data();
+  float *invstd = invstd_t.data(), *scale = scale_t.data(), *shift = shift_t.data();
+  float *rm = running_mean.data(), *rv = running_var.data();
+  const double unbias = unbias_of(n);
+  for (int64_t i = 0; i < G; ++i)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t k = i * C + c;
+      invstd[k] = 1.0f / std::sqrt(var[k] + kEps);
+      scale[k] = g[c] * invstd[k];
+      shift[k] = b[c] - mean[k] * scale[k];
+      rm[c] = 0.9f * rm[c] + 0.1f * mean[k];
+      rv[c] = 0.9f * rv[c] + 0.1f * static_cast<float>(var[k] * unbias);
+    }
+  num_batches_tracked.data()[0] += static_cast<float>(G);
+}
+
+void CpuBackend::bn_fold_infer(const Tensor& running_mean, const Tensor& running_var, const Tensor& gamma,
+                               const Tensor& beta, int G, Tensor& scale_t, Tensor& shift_t) {
+  const int64_t C = gamma.numel();
+  scale_t.resize({G * C});
+  shift_t.resize({G * C});
+  const float *g = gamma.data(), *b = beta.data(), *rm = running_mean.data(), *rv = running_var.data();
+  float *scale = scale_t.data(), *shift = shift_t.data();
+  for (int i = 0; i < G; ++i)
+    for (int64_t c = 0; c < C; ++c) {
+      const float s = g[c] / std::sqrt(rv[c] + kEps);
+      scale[i * C + c] = s;
+      shift[i * C + c] = b[c] - rm[c] * s;
+    }
+}
+
+void CpuBackend::bn_fold_momentum(const Tensor& mean_t, const Tensor& var_t, int64_t n, const Tensor& gamma,
+                                  const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
+                                  double alpha, bool double_unbias, Tensor& scale_t, Tensor& shift_t) {
+  const int64_t C = gamma.numel(), G = mean_t.numel() / C;
+  scale_t.resize({G * C});
+  shift_t.resize({G * C});
+  const float *mb = mean_t.data(), *vb = var_t.data(), *g = gamma.data(), *b = beta.data();
+  const float *rm = running_mean.data(), *rv = running_var.data();
+  float *scale = scale_t.data(), *shift = shift_t.data();
+  const double unbias = unbias_of(n), extra = double_unbias ? unbias : 1.0, a = alpha;
+  for (int64_t i = 0; i < G; ++i)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t k = i * C + c;
+      const double v_unb = vb[k] * unbias;  // batch variance, unbiased
+      const double mu_t = a * mb[k] + (1 - a) * rm[c];
+      const double v_t = a * v_unb * extra + (1 - a) * rv[c];
+      const double s = g[c] / std::sqrt(v_t + kEps);
+      scale[k] = static_cast<float>(s);
+      shift[k] = static_cast<float>(b[c] - mu_t * s);
+    }
+}
+
+void CpuBackend::bn_momentum_update(const Tensor& mean_t, const Tensor& var_t, int grp, int64_t n, double alpha,
+                                    bool double_unbias, bool stash_full, Tensor& stash_mean, Tensor& stash_var,
+                                    Tensor& running_mean, Tensor& running_var) {
+  const int64_t C = running_mean.numel();
+  const float* mb = mean_t.data() + grp * C;
+  const float* vb = var_t.data() + grp * C;
+  float *sm = stash_mean.data(), *sv = stash_var.data(), *rm = running_mean.data(), *rv = running_var.data();
+  const double unbias = unbias_of(n), extra = double_unbias ? unbias : 1.0;
+  if (!stash_full) {
+    for (int64_t c = 0; c < C; ++c) {
+      sm[c] = mb[c];
+      sv[c] = static_cast<float>(vb[c] * unbias);
+    }
+    return;
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    const double m = 0.5 * (mb[c] + sm[c]);
+    const double v = 0.5 * (vb[c] * unbias + sv[c]) * extra;
+    rm[c] = static_cast<float>(alpha * m + (1 - alpha) * rm[c]);
+    rv[c] = static_cast<float>(alpha * v + (1 - alpha) * rv[c]);
   }
 }
 

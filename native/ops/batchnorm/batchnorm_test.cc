@@ -28,20 +28,28 @@ Vec bn_ref(const Vec& x, int64_t C, int G, const Vec& gamma, const Vec& beta, bo
   return y;
 }
 
-class BnGrad : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+// Sets γ, β (or any per-channel tensor) from doubles.
+void set(Tensor& t, const Vec& v) {
+  std::vector<float> f(v.begin(), v.end());
+  t.copy_from_host(f.data());
+}
+
+class BnGrad : public ::testing::TestWithParam<std::tuple<Backend*, int, bool>> {
+ protected:
+  void SetUp() override { current_device() = std::get<0>(GetParam())->device(); }
+  void TearDown() override { current_device() = Device::cpu(); }
+};
 
 TEST_P(BnGrad, TrainForwardBackward) {
-  const auto [G, relu] = GetParam();
+  const auto [bep, G, relu] = GetParam();
+  Backend& be = *bep;
   const int64_t C = 5;
   const Shape xs{4, 3, 3, C};  // 4 images → G groups of 4/G images
   const Vec x = random_vec(numel_of(xs), 11, -2, 3), gamma = random_vec(C, 12, 0.5, 1.5),
             beta = random_vec(C, 13, -0.5, 0.5);
-  BatchNorm bn("bn", C);
-  for (int64_t c = 0; c < C; ++c) {
-    bn.gamma.value.data()[c] = static_cast<float>(gamma[c]);
-    bn.beta.value.data()[c] = static_cast<float>(beta[c]);
-  }
-  Backend& be = cpu_backend();
+  BatchNorm bn("bn", C, be.device());
+  set(bn.gamma.value, gamma);
+  set(bn.beta.value, beta);
   Tensor xt = to_tensor(x, xs), y;
   bn.forward(be, xt, y, G, BnMode::Train, relu);
   expect_close(y, bn_ref(x, C, G, gamma, beta, relu), 1e-5, "bn forward");
@@ -59,15 +67,22 @@ TEST_P(BnGrad, TrainForwardBackward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(GroupsAndRelu, BnGrad,
-                         ::testing::Combine(::testing::Values(1, 2), ::testing::Values(false, true)));
+                         ::testing::Combine(::testing::ValuesIn(built_backends()), ::testing::Values(1, 2),
+                                            ::testing::Values(false, true)),
+                         [](const ::testing::TestParamInfo<std::tuple<Backend*, int, bool>>& i) {
+                           return backend_param_name({std::get<0>(i.param), i.index}) + "_G" +
+                                  std::to_string(std::get<1>(i.param)) + (std::get<2>(i.param) ? "_relu" : "");
+                         });
 
-TEST(BatchNorm, TrainRunningStatsUpdateOncePerView) {
+class BatchNormOp : public BackendTest {};
+
+TEST_P(BatchNormOp, TrainRunningStatsUpdateOncePerView) {
   const int64_t C = 3;
   const Shape xs{4, 2, 2, C};
   const Vec x = random_vec(numel_of(xs), 21, -1, 2);
-  BatchNorm bn("bn", C);
+  BatchNorm bn("bn", C, backend().device());
   Tensor xt = to_tensor(x, xs), y;
-  bn.forward(cpu_backend(), xt, y, 2, BnMode::Train, false);
+  bn.forward(backend(), xt, y, 2, BnMode::Train, false);
   // Reference: two sequential momentum-0.1 updates with each view's unbiased variance.
   const int64_t Mg = 8;
   for (int64_t c = 0; c < C; ++c) {
@@ -81,11 +96,31 @@ TEST(BatchNorm, TrainRunningStatsUpdateOncePerView) {
       rm = 0.9 * rm + 0.1 * m;
       rv = 0.9 * rv + 0.1 * v;
     }
-    EXPECT_NEAR(bn.running_mean.data()[c], rm, 1e-6);
-    EXPECT_NEAR(bn.running_var.data()[c], rv, 1e-6);
+    EXPECT_NEAR(host(bn.running_mean)[c], rm, 1e-6);
+    EXPECT_NEAR(host(bn.running_var)[c], rv, 1e-6);
   }
-  EXPECT_EQ(bn.num_batches_tracked.data()[0], 2.0f);
+  EXPECT_EQ(host(bn.num_batches_tracked)[0], 2.0f);
 }
+
+// Inference BN is the affine map of the running statistics, for every group alike.
+TEST_P(BatchNormOp, InferUsesRunningStatistics) {
+  const int64_t C = 3;
+  const Vec x = random_vec(4 * C, 25, -1, 2), rm = {0.5, -1, 2}, rv = {1.5, 0.25, 4}, g = {1, 2, 0.5}, b = {0, 1, -1};
+  BatchNorm bn("bn", C, backend().device());
+  set(bn.running_mean, rm);
+  set(bn.running_var, rv);
+  set(bn.gamma.value, g);
+  set(bn.beta.value, b);
+  Tensor y;
+  bn.forward(backend(), to_tensor(x, {4, C}), y, 2, BnMode::Infer, true);
+  Vec ref(x.size());
+  for (int64_t r = 0; r < 4; ++r)
+    for (int64_t c = 0; c < C; ++c)
+      ref[r * C + c] = std::max(0.0, (x[r * C + c] - rm[c]) / std::sqrt(rv[c] + 1e-5) * g[c] + b[c]);
+  expect_close(y, ref, 1e-6, "inference BN");
+}
+
+M2T_INSTANTIATE_BACKENDS(BatchNormOp);
 
 // Spec §2 written out for one channel set: the reference's two sequential calls (x2 then x1).
 struct MbnRef {
@@ -127,26 +162,29 @@ struct MbnRef {
   }
 };
 
-class MomentumBn : public ::testing::TestWithParam<bool> {};
+class MomentumBn : public ::testing::TestWithParam<std::tuple<Backend*, bool>> {
+ protected:
+  void SetUp() override { current_device() = std::get<0>(GetParam())->device(); }
+  void TearDown() override { current_device() = Device::cpu(); }
+};
 
 TEST_P(MomentumBn, GroupedPassEqualsSequentialCalls) {
-  const bool quirk = GetParam();
+  const auto [bep, quirk] = GetParam();
+  Backend& be = *bep;
   const int64_t C = 4, K = 5;
   const Shape half{3, 2, 2, C};
-  BatchNorm bn("bn", C);
+  BatchNorm bn("bn", C, be.device());
   bn.mbn = {K, quirk};
   const Vec gamma = random_vec(C, 31, 0.5, 1.5), beta = random_vec(C, 32, -0.5, 0.5);
-  for (int64_t c = 0; c < C; ++c) {
-    bn.gamma.value.data()[c] = static_cast<float>(gamma[c]);
-    bn.beta.value.data()[c] = static_cast<float>(beta[c]);
-  }
+  set(bn.gamma.value, gamma);
+  set(bn.beta.value, beta);
   MbnRef ref{Vec(C, 0.0), Vec(C, 1.0), 1.0, 0, K, quirk};
   for (int it = 0; it < 4; ++it) {  // several iterations so α < 1 and running stats matter
     const Vec x2 = random_vec(numel_of(half), 100 + it, -1, 2), x1 = random_vec(numel_of(half), 200 + it, -2, 1);
     Vec both(x2);
     both.insert(both.end(), x1.begin(), x1.end());
     Tensor xt = to_tensor(both, {6, 2, 2, C}), y;
-    bn.forward(cpu_backend(), xt, y, 2, BnMode::Momentum, false);
+    bn.forward(be, xt, y, 2, BnMode::Momentum, false);
     Vec yref = ref.call(x2, C, gamma, beta);
     const Vec y1 = ref.call(x1, C, gamma, beta);
     yref.insert(yref.end(), y1.begin(), y1.end());
@@ -154,14 +192,19 @@ TEST_P(MomentumBn, GroupedPassEqualsSequentialCalls) {
     EXPECT_NEAR(bn.alpha, ref.alpha, 1e-12);
     EXPECT_EQ(bn.pairs, ref.pairs);
     for (int64_t c = 0; c < C; ++c) {
-      EXPECT_NEAR(bn.running_mean.data()[c], ref.rm[c], 1e-5);
-      EXPECT_NEAR(bn.running_var.data()[c], ref.rv[c], 1e-5);
+      EXPECT_NEAR(host(bn.running_mean)[c], ref.rm[c], 1e-5);
+      EXPECT_NEAR(host(bn.running_var)[c], ref.rv[c], 1e-5);
     }
   }
   EXPECT_NEAR(bn.alpha, (std::cos(M_PI * 4 / 5) + 1) / 2, 1e-12);
 }
 
-INSTANTIATE_TEST_SUITE_P(Quirk1, MomentumBn, ::testing::Values(true, false));
+INSTANTIATE_TEST_SUITE_P(Quirk1, MomentumBn,
+                         ::testing::Combine(::testing::ValuesIn(built_backends()), ::testing::Values(true, false)),
+                         [](const ::testing::TestParamInfo<std::tuple<Backend*, bool>>& i) {
+                           return backend_param_name({std::get<0>(i.param), i.index}) +
+                                  (std::get<1>(i.param) ? "_quirk1" : "_plain");
+                         });
 
 }  // namespace
 }  // namespace m2t::test

@@ -13,7 +13,7 @@
 
 #include "core/backend.h"
 #include "core/error.h"
-#include "ops/cpu_common.h"
+#include "ops/cpu_backend.h"
 
 namespace m2t::cpu {
 namespace {
@@ -161,6 +161,6 @@ class ConvCpu final : public ConvKernel {
 
 }  // namespace
 
-std::unique_ptr<ConvKernel> make_conv(const ConvGeom& g) { return std::make_unique<ConvCpu>(g); }
+std::unique_ptr<ConvKernel> CpuBackend::make_conv(const ConvGeom& g) { return std::make_unique<ConvCpu>(g); }
 
 }  // namespace m2t::cpu

@@ -32,11 +32,15 @@ Vec conv_ref(const Geo& g, const Vec& x, const Vec& wt) {
   return y;
 }
 
-class ConvGrad : public ::testing::TestWithParam<Geo> {};
+class ConvGrad : public ::testing::TestWithParam<std::tuple<Backend*, Geo>> {
+ protected:
+  void SetUp() override { current_device() = std::get<0>(GetParam())->device(); }
+  void TearDown() override { current_device() = Device::cpu(); }
+};
 
 TEST_P(ConvGrad, ForwardAndBackwardMatchReference) {
-  const Geo g = GetParam();
-  Backend& be = cpu_backend();
+  const Geo g = std::get<1>(GetParam());
+  Backend& be = *std::get<0>(GetParam());
   auto kernel = be.make_conv({g.cin, g.cout, g.k, g.stride, g.pad});
   const Shape xs{g.n, g.h, g.w, g.cin}, ws{g.cout, g.cin, g.k, g.k};
   const Vec x = random_vec(numel_of(xs), 1), wt = random_vec(numel_of(ws), 2);
@@ -48,7 +52,7 @@ TEST_P(ConvGrad, ForwardAndBackwardMatchReference) {
 
   const Vec w = random_vec(yref.size(), 3);
   const Tensor dy = to_tensor(w, y.shape());
-  Tensor dx, dw(ws);
+  Tensor dx, dw(ws, current_device());
   kernel->backward_data(dy, wtt, xs, dx);
   kernel->backward_weights(xt, dy, dw);
   expect_gradient([&](const Vec& xv) { return dot(w, conv_ref(g, xv, wt)); }, x, dx, 1e-4, "conv dx");
@@ -65,14 +69,18 @@ TEST_P(ConvGrad, ForwardAndBackwardMatchReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Geometries, ConvGrad,
+                         ::testing::Combine(::testing::ValuesIn(built_backends()),
                          ::testing::Values(Geo{2, 7, 7, 3, 4, 3, 1, 1},    // 3x3 same
                                            Geo{2, 11, 9, 3, 5, 7, 2, 3},   // ImageNet stem
                                            Geo{2, 8, 8, 6, 8, 1, 2, 0},    // downsample 1x1 / 2
                                            Geo{1, 8, 8, 8, 16, 3, 2, 1},   // strided 3x3
-                                           Geo{3, 5, 5, 16, 4, 1, 1, 0}),  // bottleneck 1x1
-                         [](const ::testing::TestParamInfo<Geo>& i) {
-                           const Geo& g = i.param;
-                           return "k" + std::to_string(g.k) + "s" + std::to_string(g.stride) + "p" + std::to_string(g.pad) +
+                                           Geo{3, 5, 5, 16, 4, 1, 1, 0})),  // bottleneck 1x1
+                         [](const ::testing::TestParamInfo<std::tuple<Backend*, Geo>>& i) {
+                           const Geo& g = std::get<1>(i.param);
+                           std::string dev = std::get<0>(i.param)->device().str();
+                           for (char& c : dev)
+                             if (c == ':') c = '_';
+                           return dev + "_k" + std::to_string(g.k) + "s" + std::to_string(g.stride) + "p" + std::to_string(g.pad) +
                                   "_" + std::to_string(g.cin) + "to" + std::to_string(g.cout);
                          });
 

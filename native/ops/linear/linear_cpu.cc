@@ -2,7 +2,7 @@
 #include <dnnl.hpp>
 
 #include "core/error.h"
-#include "ops/cpu_common.h"
+#include "ops/cpu_backend.h"
 
 namespace m2t::cpu {
 
@@ -12,7 +12,7 @@ static void gemm(char ta, char tb, int64_t M, int64_t N, int64_t K, float alpha,
   M2T_CHECK(st == dnnl_success, "sgemm failed with status ", static_cast<int>(st));
 }
 
-void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
+void CpuBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
   const int64_t N = x.dim(0), in = x.dim(1), out = w.dim(0);
   M2T_CHECK(w.dim(1) == in, "linear: input has ", in, " features, weight expects ", w.dim(1));
   y.resize({N, out});
@@ -22,7 +22,7 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
   gemm('N', 'T', N, out, in, 1.0f, x.data(), in, w.data(), in, 1.0f, py, out);
 }
 
-void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor& dw, Tensor& db) {
+void CpuBackend::linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor& dw, Tensor& db) {
   const int64_t N = x.dim(0), in = x.dim(1), out = w.dim(0);
   if (dx) {
     dx->resize({N, in});

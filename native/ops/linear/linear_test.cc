@@ -5,7 +5,9 @@
 namespace m2t::test {
 namespace {
 
-TEST(Linear, ForwardBackward) {
+class LinearOp : public BackendTest {};
+
+TEST_P(LinearOp, ForwardBackward) {
   const int64_t N = 5, in = 7, out = 3;
   const Vec x = random_vec(N * in, 71), wt = random_vec(out * in, 72), b = random_vec(out, 73);
   auto ref = [&](const Vec& xv, const Vec& wv, const Vec& bv) {
@@ -18,18 +20,20 @@ TEST(Linear, ForwardBackward) {
       }
     return y;
   };
-  Backend& be = cpu_backend();
+  Backend& be = backend();
   const Tensor xt = to_tensor(x, {N, in}), wtt = to_tensor(wt, {out, in}), bt = to_tensor(b, {out});
   Tensor y;
   be.linear_forward(xt, wtt, bt, y);
   expect_close(y, ref(x, wt, b), 1e-6, "linear forward");
   const Vec w = random_vec(N * out, 74);
-  Tensor dx, dw({out, in}), db({out});
+  Tensor dx, dw({out, in}, current_device()), db({out}, current_device());
   be.linear_backward(xt, wtt, to_tensor(w, {N, out}), &dx, dw, db);
   expect_gradient([&](const Vec& v) { return dot(w, ref(v, wt, b)); }, x, dx, 1e-5, "linear dx");
   expect_gradient([&](const Vec& v) { return dot(w, ref(x, v, b)); }, wt, dw, 1e-5, "linear dw");
   expect_gradient([&](const Vec& v) { return dot(w, ref(x, wt, v)); }, b, db, 1e-5, "linear db");
 }
+
+M2T_INSTANTIATE_BACKENDS(LinearOp);
 
 }  // namespace
 }  // namespace m2t::test

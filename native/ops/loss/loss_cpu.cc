@@ -3,29 +3,30 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "ops/cpu_common.h"
+#include "ops/cpu_backend.h"
 
 namespace m2t::cpu {
 
 // y = x / max(‖x‖, ε), ε = 1e-12.
-void l2norm_forward(const Tensor& x, Tensor& y, std::vector<float>& norms) {
+void CpuBackend::l2norm_forward(const Tensor& x, Tensor& y, Tensor& norms) {
   const int64_t N = x.dim(0), D = x.dim(1);
   y.resize(x.shape());
-  norms.resize(N);
+  norms.resize({N});
   for (int64_t n = 0; n < N; ++n) {
     const float* r = x.data() + n * D;
     double s = 0;
     for (int64_t d = 0; d < D; ++d) s += static_cast<double>(r[d]) * r[d];
     const float nrm = static_cast<float>(std::sqrt(s));
-    norms[n] = nrm;
+    norms.data()[n] = nrm;
     const float inv = 1.0f / std::max(nrm, 1e-12f);
     for (int64_t d = 0; d < D; ++d) y.data()[n * D + d] = r[d] * inv;
   }
 }
 
 // For ‖x‖ > ε: dx = (dy − y·⟨dy, y⟩) / ‖x‖; below ε the denominator is the constant ε: dx = dy / ε.
-void l2norm_backward(const Tensor& x, const Tensor& y, const std::vector<float>& norms, const Tensor& dy,
-                     Tensor& dx) {
+void CpuBackend::l2norm_backward(const Tensor& x, const Tensor& y, const Tensor& norms_t, const Tensor& dy,
+                                 Tensor& dx) {
+  const float* norms = norms_t.data();
   const int64_t N = x.dim(0), D = x.dim(1);
   dx.resize(x.shape());
   for (int64_t n = 0; n < N; ++n) {
@@ -45,7 +46,7 @@ void l2norm_backward(const Tensor& x, const Tensor& y, const std::vector<float>&
 
 // L = (1/B) Σ_b [4 − 2(⟨q1_b, k1_b⟩ + ⟨q2_b, k2_b⟩)] with rows b of q = [q1; q2] paired with
 // rows b of k = [k1; k2]; ∂L/∂q_row = −2·k_row / B.
-float m2t_loss(const Tensor& q, const Tensor& k, Tensor& dq) {
+void CpuBackend::m2t_loss(const Tensor& q, const Tensor& k, Tensor& dq, Tensor& loss) {
   const int64_t N = q.dim(0), D = q.dim(1), B = N / 2;
   M2T_CHECK(k.dim(0) == N && k.dim(1) == D && N % 2 == 0, "m2t_loss: shapes ", shape_str(q.shape()), " and ",
             shape_str(k.shape()));
@@ -55,10 +56,11 @@ float m2t_loss(const Tensor& q, const Tensor& k, Tensor& dq) {
     dots += static_cast<double>(q.data()[i]) * k.data()[i];
     dq.data()[i] = -2.0f * k.data()[i] / static_cast<float>(B);
   }
-  return static_cast<float>(4.0 - 2.0 * dots / B);
+  loss.resize({1});
+  loss.data()[0] = static_cast<float>(4.0 - 2.0 * dots / B);
 }
 
-float cross_entropy(const Tensor& logits, const int32_t* labels, Tensor* dlogits) {
+float CpuBackend::cross_entropy(const Tensor& logits, const int32_t* labels, Tensor* dlogits) {
   const int64_t N = logits.dim(0), K = logits.dim(1);
   if (dlogits) dlogits->resize(logits.shape());
   double total = 0;
@@ -77,6 +79,20 @@ float cross_entropy(const Tensor& logits, const int32_t* labels, Tensor* dlogits
     }
   }
   return static_cast<float>(total / N);
+}
+
+void CpuBackend::count_correct(const Tensor& logits, const int32_t* labels, int64_t& top1, int64_t& top5) {
+  const int64_t N = logits.dim(0), K = logits.dim(1);
+  top1 = top5 = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const float* row = logits.data() + n * K;
+    const float target = row[labels[n]];
+    // Rank of the true class: classes scoring strictly higher (ties count in its favour).
+    int64_t above = 0;
+    for (int64_t k = 0; k < K; ++k) above += row[k] > target;
+    top1 += above < 1;
+    top5 += above < 5;
+  }
 }
 
 }  // namespace m2t::cpu

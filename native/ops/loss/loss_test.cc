@@ -7,6 +7,8 @@
 namespace m2t::test {
 namespace {
 
+class LossOp : public BackendTest {};
+
 Vec l2_ref(const Vec& x, int64_t N, int64_t D) {
   Vec y(x.size());
   for (int64_t n = 0; n < N; ++n) {
@@ -18,12 +20,12 @@ Vec l2_ref(const Vec& x, int64_t N, int64_t D) {
   return y;
 }
 
-TEST(Loss, L2NormalizeForwardBackward) {
+TEST_P(LossOp, L2NormalizeForwardBackward) {
   const int64_t N = 4, D = 6;
   const Vec x = random_vec(N * D, 81);
-  Backend& be = cpu_backend();
+  Backend& be = backend();
   Tensor xt = to_tensor(x, {N, D}), y, dx;
-  std::vector<float> norms;
+  Tensor norms;
   be.l2norm_forward(xt, y, norms);
   expect_close(y, l2_ref(x, N, D), 1e-6, "l2norm forward");
   const Vec w = random_vec(N * D, 82);
@@ -31,7 +33,7 @@ TEST(Loss, L2NormalizeForwardBackward) {
   expect_gradient([&](const Vec& v) { return dot(w, l2_ref(v, N, D)); }, x, dx, 1e-5, "l2norm dx");
 }
 
-TEST(Loss, M2TLossValueAndGradient) {
+TEST_P(LossOp, M2TLossValueAndGradient) {
   const int64_t B = 3, D = 5;
   const Vec q = l2_ref(random_vec(2 * B * D, 91), 2 * B, D), k = l2_ref(random_vec(2 * B * D, 92), 2 * B, D);
   auto ref = [&](const Vec& qv) {
@@ -46,13 +48,13 @@ TEST(Loss, M2TLossValueAndGradient) {
     }
     return s / B;
   };
-  Tensor dq;
-  const float L = cpu_backend().m2t_loss(to_tensor(q, {2 * B, D}), to_tensor(k, {2 * B, D}), dq);
-  EXPECT_NEAR(L, ref(q), 1e-5);
+  Tensor dq, loss;
+  backend().m2t_loss(to_tensor(q, {2 * B, D}), to_tensor(k, {2 * B, D}), dq, loss);
+  EXPECT_NEAR(host(loss)[0], ref(q), 1e-5);
   expect_gradient(ref, q, dq, 1e-5, "m2t loss dq");
 }
 
-TEST(Loss, CrossEntropyValueAndGradient) {
+TEST_P(LossOp, CrossEntropyValueAndGradient) {
   const int64_t N = 4, K = 5;
   const Vec z = random_vec(N * K, 101, -3, 3);
   const int32_t labels[] = {0, 4, 2, 2};
@@ -66,10 +68,22 @@ TEST(Loss, CrossEntropyValueAndGradient) {
     return s / N;
   };
   Tensor dz;
-  const float L = cpu_backend().cross_entropy(to_tensor(z, {N, K}), labels, &dz);
+  const float L = backend().cross_entropy(to_tensor(z, {N, K}), labels, &dz);
   EXPECT_NEAR(L, ref(z), 1e-5);
   expect_gradient(ref, z, dz, 1e-5, "cross-entropy dz");
 }
+
+TEST_P(LossOp, CountCorrectRanksTheLabelWithTiesInItsFavour) {
+  // 3 rows, 7 classes: label best (top1), label 5th (top5 only), label tied for first (top1).
+  const Vec z = {0, 9, 1, 2, 3, 4, 5,   6, 5, 4, 3, 2, 1, 0,   1, 1, 0, 0, 0, 0, 0};
+  const int32_t labels[] = {1, 3, 0};
+  int64_t top1 = -1, top5 = -1;
+  backend().count_correct(to_tensor(z, {3, 7}), labels, top1, top5);
+  EXPECT_EQ(top1, 2);
+  EXPECT_EQ(top5, 3);
+}
+
+M2T_INSTANTIATE_BACKENDS(LossOp);
 
 }  // namespace
 }  // namespace m2t::test

@@ -2,15 +2,17 @@
 #include <cfloat>
 
 #include "core/error.h"
-#include "ops/cpu_common.h"
+#include "ops/cpu_backend.h"
 
 namespace m2t::cpu {
 
-void maxpool_forward(const Tensor& x, Tensor& y, std::vector<int32_t>& idx) {
+void CpuBackend::maxpool_forward(const Tensor& x, Tensor& y, Tensor& idx_t) {
   const int64_t N = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
   const int64_t Ho = (H + 2 - 3) / 2 + 1, Wo = (W + 2 - 3) / 2 + 1;
   y.resize({N, Ho, Wo, C});
-  idx.resize(y.numel());
+  if (idx_t.dtype() != DType::I32) idx_t = Tensor(y.shape(), x.device(), DType::I32);
+  idx_t.resize(y.shape());
+  int32_t* idx = static_cast<int32_t*>(idx_t.raw());
   const float* px = x.data();
   float* py = y.data();
 #pragma omp parallel for collapse(2) schedule(static)
@@ -36,7 +38,10 @@ void maxpool_forward(const Tensor& x, Tensor& y, std::vector<int32_t>& idx) {
       }
 }
 
-void maxpool_backward(const Tensor& dy, const std::vector<int32_t>& idx, const Shape& x_shape, Tensor& dx) {
+void CpuBackend::maxpool_backward(const Tensor& dy, const Tensor& idx_t, const Shape& x_shape, Tensor& dx) {
+  M2T_CHECK(idx_t.dtype() == DType::I32 && idx_t.numel() == dy.numel(), "maxpool backward: argmax ",
+            shape_str(idx_t.shape()), " does not match ", shape_str(dy.shape()));
+  const int32_t* idx = static_cast<const int32_t*>(idx_t.raw());
   dx.resize(x_shape);
   dx.zero();
   const float* pdy = dy.data();
@@ -48,7 +53,7 @@ void maxpool_backward(const Tensor& dy, const std::vector<int32_t>& idx, const S
     for (int64_t o = n * per_n; o < (n + 1) * per_n; ++o) pdx[idx[o]] += pdy[o];
 }
 
-void avgpool_forward(const Tensor& x, Tensor& y) {
+void CpuBackend::avgpool_forward(const Tensor& x, Tensor& y) {
   const int64_t N = x.dim(0), HW = x.dim(1) * x.dim(2), C = x.dim(3);
   y.resize({N, C});
   const float* px = x.data();
@@ -66,7 +71,7 @@ void avgpool_forward(const Tensor& x, Tensor& y) {
   }
 }
 
-void avgpool_backward(const Tensor& dy, const Shape& x_shape, Tensor& dx) {
+void CpuBackend::avgpool_backward(const Tensor& dy, const Shape& x_shape, Tensor& dx) {
   const int64_t N = x_shape[0], HW = x_shape[1] * x_shape[2], C = x_shape[3];
   dx.resize(x_shape);
   const float* pdy = dy.data();

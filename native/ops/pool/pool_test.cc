@@ -7,6 +7,8 @@
 namespace m2t::test {
 namespace {
 
+class PoolOp : public BackendTest {};
+
 Vec maxpool_ref(const Vec& x, int64_t N, int64_t H, int64_t W, int64_t C) {
   const int64_t Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
   Vec y(N * Ho * Wo * C, -DBL_MAX);
@@ -24,14 +26,14 @@ Vec maxpool_ref(const Vec& x, int64_t N, int64_t H, int64_t W, int64_t C) {
   return y;
 }
 
-TEST(Pool, MaxPoolForwardBackward) {
+TEST_P(PoolOp, MaxPoolForwardBackward) {
   for (int64_t H : {7, 8}) {
     const int64_t N = 2, W = H + 1, C = 3;
     const Shape xs{N, H, W, C};
     const Vec x = random_vec(numel_of(xs), 41);  // distinct values: no ties within a window
     Tensor xt = to_tensor(x, xs), y, dx;
-    std::vector<int32_t> idx;
-    Backend& be = cpu_backend();
+    Tensor idx;
+    Backend& be = backend();
     be.maxpool_forward(xt, y, idx);
     const Vec yref = maxpool_ref(x, N, H, W, C);
     expect_close(y, yref, 1e-7, "maxpool forward");
@@ -42,7 +44,7 @@ TEST(Pool, MaxPoolForwardBackward) {
   }
 }
 
-TEST(Pool, AvgPoolForwardBackward) {
+TEST_P(PoolOp, AvgPoolForwardBackward) {
   const int64_t N = 3, H = 4, W = 5, C = 6;
   const Shape xs{N, H, W, C};
   const Vec x = random_vec(numel_of(xs), 51);
@@ -53,7 +55,7 @@ TEST(Pool, AvgPoolForwardBackward) {
         for (int64_t c = 0; c < C; ++c) y[n * C + c] += xv[(n * H * W + p) * C + c] / (H * W);
     return y;
   };
-  Backend& be = cpu_backend();
+  Backend& be = backend();
   Tensor y, dx;
   be.avgpool_forward(to_tensor(x, xs), y);
   expect_close(y, ref(x), 1e-6, "avgpool forward");
@@ -61,6 +63,8 @@ TEST(Pool, AvgPoolForwardBackward) {
   be.avgpool_backward(to_tensor(w, {N, C}), xs, dx);
   expect_gradient([&](const Vec& xv) { return dot(w, ref(xv)); }, x, dx, 1e-5, "avgpool dx");
 }
+
+M2T_INSTANTIATE_BACKENDS(PoolOp);
 
 }  // namespace
 }  // namespace m2t::test
