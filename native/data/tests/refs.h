@@ -21,7 +21,7 @@ struct Tensor {
 
   template <class T> std::vector<T> as() const {
     std::vector<T> out(bytes.size() / sizeof(T));
-    std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
+    if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));  // memcpy(nullptr, …) is UB
     return out;
   }
   int64_t dim(int i) const { return shape.at(size_t(i)); }
