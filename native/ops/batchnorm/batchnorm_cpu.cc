@@ -10,6 +10,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/cpu_dispatch.h"
 #include "ops/cpu_backend.h"
 
 namespace m2t::cpu {
@@ -23,6 +24,31 @@ std::vector<float> tile(const float* v, int64_t C, int64_t k) {
   std::vector<float> t(C * k);
   for (int64_t r = 0; r < k; ++r) std::copy(v, v + C, t.begin() + r * C);
   return t;
+}
+
+// The two inner loops, one run each: compiled for AVX2 and AVX-512 too in the portable build
+// (core/cpu_dispatch.h), called from inside the OpenMP regions below.
+M2T_CPU_CLONES void sums_run(double* a1, double* a2, const float* x, const float* y, int64_t L) {
+#pragma omp simd
+  for (int64_t j = 0; j < L; ++j) {
+    a1[j] += x[j];
+    a2[j] += static_cast<double>(x[j]) * y[j];
+  }
+}
+
+// y = A·x + B·(w − Mu) + S (w may be null; then ReLU if relu), elementwise over one run.
+M2T_CPU_CLONES void affine_run(float* y, const float* x, const float* w, int64_t L, const float* A, const float* B,
+                               const float* Mu, const float* S, bool relu) {
+  if (w) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = A[j] * x[j] + B[j] * (w[j] - Mu[j]) + S[j];
+  } else if (relu) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = std::max(A[j] * x[j] + S[j], 0.0f);
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = A[j] * x[j] + S[j];
+  }
 }
 
 // (s1[c], s2[c]) = Σ over rows [r0, r1) of (u[i], u[i]·v[i]) (v = u when null), where i runs
@@ -41,13 +67,7 @@ void channel_sums(const float* u, const float* v, int64_t r0, int64_t r1, int64_
     double* a2 = acc.data() + L;
 #pragma omp for schedule(static) nowait
     for (int64_t q = 0; q < runs; ++q) {
-      const float* x = u + (r0 + q * k) * C;
-      const float* y = v + (r0 + q * k) * C;
-#pragma omp simd
-      for (int64_t j = 0; j < L; ++j) {
-        a1[j] += x[j];
-        a2[j] += static_cast<double>(x[j]) * y[j];
-      }
+      sums_run(a1, a2, u + (r0 + q * k) * C, v + (r0 + q * k) * C, L);
     }
 #pragma omp critical
     for (int64_t j = 0; j < L; ++j) {
@@ -72,19 +92,7 @@ void affine_rows(float* dst, const float* u, const float* v, int64_t r0, int64_t
 #pragma omp parallel for schedule(static)
   for (int64_t q = 0; q < runs; ++q) {
     const int64_t base = (r0 + q * k) * C;
-    const float* x = u + base;
-    float* y = dst + base;
-    if (v) {
-      const float* w = v + base;
-#pragma omp simd
-      for (int64_t j = 0; j < L; ++j) y[j] = A[j] * x[j] + B[j] * (w[j] - Mu[j]) + S[j];
-    } else if (relu) {
-#pragma omp simd
-      for (int64_t j = 0; j < L; ++j) y[j] = std::max(A[j] * x[j] + S[j], 0.0f);
-    } else {
-#pragma omp simd
-      for (int64_t j = 0; j < L; ++j) y[j] = A[j] * x[j] + S[j];
-    }
+    affine_run(dst + base, u + base, v ? v + base : nullptr, L, A, B, Mu, S, relu);
   }
   for (int64_t r = r0 + runs * k; r < r1; ++r)
     for (int64_t c = 0; c < C; ++c) {
