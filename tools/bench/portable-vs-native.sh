@@ -12,20 +12,20 @@ while [ $# -gt 0 ]; do
     --baseline) baseline=1; shift;; *) echo "unknown flag $1" >&2; exit 2;;
   esac
 done
-declare -A addon=([portable]=build/Release/m2t.node [native]=build-native/Release/m2t.node)
-[ -f "${addon[portable]}" ] || npx cmake-js compile
-[ -f "${addon[native]}" ] || npx cmake-js compile -O build-native --CDM2T_NATIVE_ARCH=ON
+declare -A addon=([portable]=build/Release [native]=build-native/Release)
+[ -f "${addon[portable]}/m2t.node" ] || npx cmake-js compile
+[ -f "${addon[native]}/m2t.node" ] || npx cmake-js compile -O build-native --CDM2T_NATIVE_ARCH=ON
 builds=(portable native)
 if [ "$baseline" = 1 ]; then
-  addon[baseline]=build-baseline/Release/m2t.node
-  [ -f "${addon[baseline]}" ] || npx cmake-js compile -O build-baseline --CDM2T_CPU_DISPATCH=OFF
+  addon[baseline]=build-baseline/Release
+  [ -f "${addon[baseline]}/m2t.node" ] || npx cmake-js compile -O build-baseline --CDM2T_CPU_DISPATCH=OFF
   builds+=(baseline)
 fi
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$rounds"); do
   for b in "${builds[@]}"; do
     echo "== round $r, $b build (${addon[$b]})"
-    M2T_ADDON="$PWD/${addon[$b]}" npx tsx tools/bench/step.ts --threads "$threads" --budget "$budget" --no-torch | tail -n +2
-    M2T_ADDON="$PWD/${addon[$b]}" npx tsx tools/data/bench.ts --images 320 --python /nonexistent 2>&1 | grep -E '^ *(threads|[0-9]+ )' || true
+    M2T_ADDON_DIR="${addon[$b]}" npx tsx tools/bench/step.ts --threads "$threads" --budget "$budget" --no-torch | tail -n +2
+    M2T_ADDON_DIR="${addon[$b]}" npx tsx tools/data/bench.ts --images 320 --python /nonexistent 2>&1 | grep -E '^ *(threads|[0-9]+ )' || true
   done
 done
