@@ -39,10 +39,15 @@ describe('launchWorkers', () => {
   });
 
   test('kill -9 of a worker; a worker that ignores SIGTERM is killed after the grace period', async () => {
+    // Worker 1 ignores SIGTERM and says so through a file; only then does worker 0 kill itself.
+    const ready = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'm2t-launch-')), 'ready');
     const t0 = Date.now();
     const r = await launchWorkers(launcher(2), { ...node(
-      'process.on("SIGTERM", () => {}); if (process.env.LOCAL_RANK === "0") setTimeout(() => process.kill(process.pid, "SIGKILL"), 100);' +
+      'const fs = require("fs"); process.on("SIGTERM", () => {});' +
+      ` if (process.env.LOCAL_RANK === "1") fs.writeFileSync(${JSON.stringify(ready)}, "");` +
+      ` else setInterval(() => fs.existsSync(${JSON.stringify(ready)}) && process.kill(process.pid, "SIGKILL"), 20);` +
       ' setInterval(() => {}, 1000);'), graceMs: 500 });
+    fs.rmSync(path.dirname(ready), { recursive: true, force: true });
     expect(Date.now() - t0).toBeLessThan(10000);
     expect(r.firstFailure).toMatchObject({ rank: 0, signal: 'SIGKILL' });
     expect(r.exits[1].signal).toBe('SIGKILL');
