@@ -57,7 +57,7 @@ describe('failure messages: one clear line, non-zero exit, no stack unless --ver
     ['wrong kind', 'mt-eval', ['-f', path.join(ROOT, 'exps/arxiv/momentum2_teacher_exp.ts')], /is a pretrain experiment; mt-eval needs a linear_eval experiment \(run it with mt-train\)/],
     ['missing dataset', 'mt-train', ['--experiment-name', 'nodata'], /^mt-train: error: dataset not found: data\/imagenet_train does not exist/m],
     ['missing --data-root', 'mt-train', ['--data-root', path.join(dir, 'none')], /dataset not found: .*none does not exist/],
-    ['several GPUs', 'mt-train', ['-d', '0-7'], /asks for 8 GPUs .* multi-process training is not implemented yet/],
+    ['several GPUs', 'mt-train', ['-d', '0-7'], /asks for 8 GPUs .* multi-GPU training is not implemented yet/],
     ['a GPU without CUDA', 'mt-train', ['-d', '0'], /asks for GPU 0, but this build of momentum2-teacher has no CUDA backend; use -d cpu/],
     ['bad devices', 'mt-train', ['-d', 'gpu0'], /invalid --devices 'gpu0'/],
     ['nothing to resume', 'mt-train', ['--resume', '-expn', 'never_ran', '--output-dir', dir], /--resume: no checkpoint to resume from in .*never_ran/],

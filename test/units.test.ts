@@ -20,7 +20,7 @@ describe('devices', () => {
   });
   test('one device for now; a GPU needs the CUDA backend', () => {
     expect(checkDevices({ kind: 'cpu' }, 'training', false)).toEqual({ kind: 'cpu' });
-    expect(() => checkDevices(parseDevices('0,1'), 'training', true)).toThrow(/multi-process training is not implemented yet/);
+    expect(() => checkDevices(parseDevices('0,1'), 'training', true)).toThrow(/multi-GPU training is not implemented yet/);
     expect(() => checkDevices(parseDevices('0'), 'training', false)).toThrow(/no CUDA backend; use -d cpu/);
     expect(checkDevices(parseDevices('0'), 'training', true)).toEqual({ kind: 'cuda', ids: [0] });
   });

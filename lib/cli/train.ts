@@ -1,7 +1,7 @@
 // mt-train: Momentum² Teacher pre-training (the reference's tools/train.py).
 import { Command } from 'commander';
 import * as os from 'os';
-import { parseDevices } from '../devices';
+import { checkDevices, parseDevices } from '../devices';
 import { resolveRole } from '../distributed/context';
 import { launchWorkers, watchLauncher } from '../distributed/launch';
 import type { ProcessGroup } from '../distributed/process-group';
@@ -82,6 +82,7 @@ export async function runTrainCli(argv: string[]): Promise<number> {
   try {
     const spec = parseDevices(f.devices);
     if (spec.kind === 'cuda' && f.nproc !== undefined) throw new UserError('--nproc is for -d cpu; with GPUs the -d list sets the processes');
+    if (spec.kind === 'cuda') checkDevices(spec, 'training'); // once, here, rather than in every worker
     const role = resolveRole({ localDevices: spec.kind === 'cpu' ? (f.nproc ?? 1) : spec.ids.length, distUrl: f.distUrl });
     if (role.kind === 'launcher') {
       new PretrainRun(trainOptions(f)).resolveConfig(); // a bad experiment fails here, once, not in every worker
