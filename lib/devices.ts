@@ -61,7 +61,7 @@ export function checkDevices(d: DeviceSpec, what: 'training' | 'linear evaluatio
     if (d.ids.length > 1) {
       throw new UserError(
         `--devices asks for ${d.ids.length} GPUs (${d.ids.join(',')}), but multi-GPU ${what} is not implemented yet; ` +
-          `use a single device (-d ${d.ids[0]}), or -d cpu (with --nproc N for several CPU processes)`,
+          `use a single device (-d ${d.ids[0]}), or -d cpu${what === 'training' ? ' (with --nproc N for several CPU processes)' : ''}`,
       );
     }
     if (!hasCuda) {
