@@ -56,7 +56,8 @@ std::string first_non_finite(const Registry& r) {
   for (const Entry& e : r.entries()) {
     const float* d = e.value->data();
     const int64_t n = e.value->numel();
-    float acc = 0;  // x*0 is NaN exactly when x is not finite
+    float acc = 0;  // x*0 is NaN exactly when x is not finite; NaN survives any summation order, so simd may reorder
+#pragma omp simd reduction(+ : acc)
     for (int64_t i = 0; i < n; ++i) acc += d[i] * 0.0f;
     if (acc != acc) return e.name;
   }
