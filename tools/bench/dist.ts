@@ -5,7 +5,8 @@
 import { spawn } from 'child_process';
 import * as net from 'net';
 import { ProcessGroup } from '../../lib/distributed/process-group';
-import { Momentum2Teacher, type Arch, type ImageBatch } from '../../lib/engine';
+import { Momentum2Teacher, type Arch } from '../../lib/engine';
+import { syntheticBatch } from './inputs';
 
 const arg = (name: string, def: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -18,21 +19,11 @@ const nproc = Number(arg('nproc', '2'));
 const budget = Number(arg('budget', '20'));
 const smallStem = arch === 'resnet18';
 
-function images(n: number, seed: number): ImageBatch {
-  const data = new Float32Array(n * size * size * 3);
-  let s = seed >>> 0;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s / 2 ** 31 - 1;
-  }
-  return { data, shape: [n, size, size, 3] };
-}
-
 /** One rank: steps for `budget` seconds on batch/world images; prints {ips, iters, allreduceMs, params}. */
 async function rank(r: number, world: number, port: number): Promise<void> {
   const pg = world > 1 ? await ProcessGroup.connect({ rank: r, worldSize: world, host: '127.0.0.1', port }) : undefined;
   const m = new Momentum2Teacher({ arch, smallStem, threads: 1, totalIterations: 100000, processGroup: pg });
-  const v1 = images(batch / world, 2 * r + 1), v2 = images(batch / world, 2 * r + 2);
+  const v1 = syntheticBatch(batch / world, size, 2 * r + 1), v2 = syntheticBatch(batch / world, size, 2 * r + 2);
   await m.step(v1, v2, 0.05); // warm-up
   let iters = 0;
   const t0 = performance.now();

@@ -5,7 +5,8 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Momentum2Teacher, type Arch, type ImageBatch } from '../../lib/engine';
+import { Momentum2Teacher, type Arch } from '../../lib/engine';
+import { syntheticBatch } from './inputs';
 
 interface Config { arch: Arch; smallStem: boolean; size: number; batch: number }
 const CONFIGS: Config[] = [
@@ -18,22 +19,12 @@ function arg(name: string, def: string): string {
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
 }
 
-function batch(n: number, size: number, seed: number): ImageBatch {
-  const data = new Float32Array(n * size * size * 3);
-  let s = seed >>> 0;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s / 2 ** 31 - 1;
-  }
-  return { data, shape: [n, size, size, 3] };
-}
-
 /** img/s over wall time, and images per CPU-second of this process (steady under load from other processes). */
 async function ours(c: Config, threads: number, budget: number): Promise<{ ips: number; iters: number; perCpu: number }> {
   const net = new Momentum2Teacher({
     arch: c.arch, smallStem: c.smallStem, totalIterations: 100000, threads, hiddenDim: 4096, outDim: 256,
   });
-  const v1 = batch(c.batch, c.size, 1), v2 = batch(c.batch, c.size, 2);
+  const v1 = syntheticBatch(c.batch, c.size, 1), v2 = syntheticBatch(c.batch, c.size, 2);
   await net.step(v1, v2, 0.05); // warm-up: primitive creation, allocation
   let iters = 0;
   const cpu0 = process.cpuUsage();
