@@ -2,6 +2,7 @@
 # Installs the Debian/Ubuntu packages the native build needs. `npm ci` / `npm install` run it first.
 #   bash scripts/install-system-deps.sh          install what is missing (as root; see below otherwise)
 #   bash scripts/install-system-deps.sh --list   print the package list, one a line, and exit
+#   bash scripts/install-system-deps.sh --fuzz   also clang and its libFuzzer runtime (scripts/fuzz.sh only)
 # As root (CI, containers) it runs apt-get itself. As any other user it never runs sudo unasked: it prints
 # the exact apt-get line and stops; M2T_SUDO=1 lets it run that line through sudo.
 # M2T_EXTRA_SYSTEM_PACKAGES adds packages to the list (space-separated; used by the tests).
@@ -13,10 +14,17 @@ pkgs=(cmake g++ make ninja-build pkg-config libdnnl-dev ocl-icd-opencl-dev libtu
       libpng-dev libgloo-dev libgtest-dev nlohmann-json3-dev)
 # shellcheck disable=SC2206
 pkgs+=(${M2T_EXTRA_SYSTEM_PACKAGES:-})
-# --fuzz (scripts/fuzz.sh only, never a user install): clang with its libFuzzer runtime.
-if [ "${1:-}" = "--fuzz" ]; then pkgs+=(clang libclang-rt-14-dev libomp-dev); fi
+list=0
+for arg in "$@"; do
+  case "$arg" in
+    --list) list=1 ;;
+    # --fuzz (scripts/fuzz.sh only, never a user install): clang with its libFuzzer runtime.
+    --fuzz) pkgs+=(clang libclang-rt-14-dev libomp-dev) ;;
+    *) echo "install-system-deps.sh: unknown argument '$arg' (expected --list and/or --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
-if [ "${1:-}" = "--list" ]; then
+if [ "$list" = 1 ]; then
   printf '%s\n' "${pkgs[@]}"
   exit 0
 fi

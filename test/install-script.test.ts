@@ -49,6 +49,16 @@ describe('install-system-deps.sh', () => {
     expect(ALL).toEqual(expect.arrayContaining(['libdnnl-dev', 'ocl-icd-opencl-dev', 'g++', 'cmake']));
   });
 
+  test('--fuzz adds clang (scripts/fuzz.sh only); flags in any order; an unknown flag is an error', () => {
+    const fuzz = spawnSync('bash', [SCRIPT, '--fuzz', '--list'], { encoding: 'utf8' }).stdout.trim().split('\n');
+    expect(fuzz).toEqual([...ALL, 'clang', 'libclang-rt-14-dev', 'libomp-dev']);
+    expect(spawnSync('bash', [SCRIPT, '--list', '--fuzz'], { encoding: 'utf8' }).stdout.trim().split('\n')).toEqual(fuzz);
+    expect(ALL).not.toContain('clang');
+    const bad = spawnSync('bash', [SCRIPT, '--bogus'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/unknown argument '--bogus'/);
+  });
+
   test('does nothing when every package is present', () => {
     sb = sandbox(ALL, ALL);
     const r = run(sb);
