@@ -32,7 +32,7 @@ export type {
   TwoViewAugmentation,
   EvalAugmentation,
 } from './experiment';
-export { loadExperimentFile, experimentNameOf } from './loader';
+export { loadExperimentFile, experimentNameOf } from './experiment-file';
 export { applyOverrides, resolveExperiment } from './overrides';
 export type { ExperimentOverrides, ExperimentInput } from './overrides';
 
@@ -43,8 +43,8 @@ export { linearEval, LinearEvalRun, resolveLinearEvalExperiment, evalOutputDir, 
 export type { LinearEvalOptions, LinearEvalResult, LinearEvalEvents, EvalEvent, BestResult, ProbeModel } from './linear-eval';
 
 // Frozen-feature evaluation (native): linear probe, weighted kNN.
-export { evaluateFeatures, knnPredict, logisticRegressionPredict, knnMemory } from './evaluate';
-export type { EvaluationResult, FeatureScores, Features, KnnOptions, LogisticRegressionOptions } from './evaluate';
+export { evaluateFeatures, knnPredict, logisticRegressionPredict, knnMemory } from './feature-eval';
+export type { EvaluationResult, FeatureScores, Features, KnnOptions, LogisticRegressionOptions } from './feature-eval';
 
 // Schedules, checkpoints, devices, logs.
 export { makeSchedule, SCHEDULERS, defaultStepEpochs } from './schedules';
@@ -86,8 +86,8 @@ export type {
 } from './engine';
 
 // Data: what the run loops consume, and how to plug in another source.
-export { setDataProvider, dataProvider, syntheticPretrainSource, syntheticEvalSource, checkDataset } from './pipeline';
-export type { DataProvider, EpochSource, PretrainBatch, LabeledBatch, PretrainSourceOptions, EvalSourceOptions, BadDataReport } from './pipeline';
+export { setDataProvider, dataProvider, syntheticPretrainSource, syntheticEvalSource, checkDataset } from './data/epoch-source';
+export type { DataProvider, EpochSource, PretrainBatch, LabeledBatch, PretrainSourceOptions, EvalSourceOptions, BadDataReport } from './data/epoch-source';
 
 // The data layer (native decode + augmentation workers): datasets, view transforms, loaders,
 // previews. Everything is also under the `data` namespace (data.PretrainBatch is the loader's batch type).

@@ -12,7 +12,7 @@ import { UserError, errorMessage } from './errors';
 import { EncoderModelConfig, Experiment, LinearEvalConfig, displayPath, linearEvalBase } from './experiment';
 import { ConsoleReporter, Meter, MetricsWriter, RunLogger, consoleReporter, fixed, formatConfig, formatRemaining } from './logging';
 import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment } from './overrides';
-import { BadDataReport, DataProvider, EpochSource, LabeledBatch, badDataLine, checkDataset, dataProvider } from './pipeline';
+import { BadDataReport, DataProvider, EpochSource, LabeledBatch, badDataLine, checkDataset, dataProvider } from './data/epoch-source';
 import { makeSchedule } from './schedules';
 
 /** What the loop needs from a probe (LinearProbe implements it). */

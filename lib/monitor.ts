@@ -1,12 +1,12 @@
 // kNN monitor during pre-training (experiment key `monitor`): after every `knnEvery` epochs, the
 // teacher encoder of the epoch checkpoint embeds a fixed memory bank of labelled training images
 // and a fixed set of held-out queries; the weighted kNN top-1 (k 200, T 0.07 by default) is
-// computed natively (lib/evaluate → native/eval) with a bounded similarity tile.
+// computed natively (lib/feature-eval → native/eval) with a bounded similarity tile.
 import { LinearProbe, readCheckpoint } from './engine';
 import { UserError } from './errors';
-import { extractFeatures, knn, numClasses } from './evaluate';
+import { extractFeatures, knn, numClasses } from './feature-eval';
 import type { DatasetConfig, PretrainConfig } from './experiment';
-import type { DataProvider } from './pipeline';
+import type { DataProvider } from './data/epoch-source';
 
 export interface MonitorResult {
   /** Weighted kNN top-1 (%) of the held-out queries. */

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import { ExperimentError, UserError } from './errors';
 import { AnyConfig, Experiment, ExperimentKind, deepMerge, isExperiment, validateConfig } from './experiment';
-import { loadExperimentFile } from './loader';
+import { loadExperimentFile } from './experiment-file';
 import type { SchedulerName } from './schedules';
 
 export interface ExperimentOverrides {

@@ -2,7 +2,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { Dataset, byolView1, byolView2, renderPreview, runPreviewCli } from '../lib/data';
+import { Dataset, byolView1, byolView2, renderPreview } from '../lib/data';
+import { runPreviewCli } from '../lib/cli/preview';
 import { makeFolder, tempDir } from './data-fixtures';
 
 let dir: string;

@@ -1,4 +1,4 @@
-// The adapter the run loops use (lib/pipeline.ts DataProvider) over lib/data, with the
+// The adapter the run loops use (lib/data/epoch-source.ts DataProvider) over lib/data, with the
 // experiments' own augmentation settings.
 import { Dataset, dataLayerProvider, stratifiedIndices } from '../lib/data';
 import { linearEvalBase, pretrainBase } from '../lib/experiment';

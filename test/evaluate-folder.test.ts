@@ -5,7 +5,7 @@ import * as path from 'path';
 import { Dataset, stratifiedIndices } from '../lib/data';
 import { dataLayerProvider } from '../lib/data/provider';
 import { Momentum2Teacher } from '../lib/engine';
-import { evaluateFeatures } from '../lib/evaluate';
+import { evaluateFeatures } from '../lib/feature-eval';
 import { pretrainBase } from '../lib/experiment';
 import { colourFolder, tempDir } from './data-fixtures';
 

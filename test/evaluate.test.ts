@@ -1,7 +1,7 @@
-// The frozen-feature classifiers (native/eval through lib/evaluate) against straightforward
+// The frozen-feature classifiers (native/eval through lib/feature-eval) against straightforward
 // references written here: a brute-force weighted kNN and the SGD logistic regression in float64.
 // They must agree, separate what is separable, stay at chance on noise, and be deterministic.
-import { knn, knnMemory, knnPredict, logisticRegression, logisticRegressionPredict, type Features } from '../lib/evaluate';
+import { knn, knnMemory, knnPredict, logisticRegression, logisticRegressionPredict, type Features } from '../lib/feature-eval';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;

@@ -4,9 +4,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { FILES, LinearProbe, pretrain, pretrainBase, readCheckpoint } from '../lib';
-import { extractFeatures, type Features } from '../lib/evaluate';
+import { extractFeatures, type Features } from '../lib/feature-eval';
 import type { MonitorEvent } from '../lib/pretrain';
-import { dataProvider } from '../lib/pipeline';
+import { dataProvider } from '../lib/data/epoch-source';
 import { addonBuilt, tmpDir } from './helpers/dist';
 
 const maybe = addonBuilt() ? describe : describe.skip;

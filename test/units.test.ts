@@ -5,7 +5,7 @@ import { FILES, decodeRunState, encodeRunState, newestCheckpoint, readRunState, 
 import { normalizeArgv } from '../lib/cli/common';
 import { checkDevices, parseDevices } from '../lib/devices';
 import { formatConfig, formatEta, formatRemaining, MetricsWriter } from '../lib/logging';
-import { permutation, syntheticPretrainSource } from '../lib/pipeline';
+import { permutation, syntheticPretrainSource } from '../lib/data/epoch-source';
 import { pretrainBase } from '../lib/experiment';
 import { tmpDir } from './helpers/dist';
 

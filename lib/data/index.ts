@@ -26,4 +26,3 @@ export { renderPreview, writePreview } from './preview';
 export type { PreviewGrid, PreviewOptions } from './preview';
 export { dataLayerProvider } from './provider';
 export type { ProviderOptions } from './provider';
-export { runPreviewCli } from './preview-cli';

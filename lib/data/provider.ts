@@ -1,8 +1,8 @@
-// Adapter from the run loops' data interface (lib/pipeline.ts: DataProvider / EpochSource) to
+// Adapter from the run loops' data interface (./epoch-source.ts: DataProvider / EpochSource) to
 // this data layer: `setDataProvider(dataLayerProvider())` makes pre-training and linear
 // evaluation read image folders and MNIST through the native pipeline.
 import * as os from 'os';
-import type { DataProvider, EpochSource, EvalSourceOptions, LabeledBatch, PretrainBatch, PretrainSourceOptions } from '../pipeline';
+import type { DataProvider, EpochSource, EvalSourceOptions, LabeledBatch, PretrainBatch, PretrainSourceOptions } from './epoch-source';
 import type { DatasetConfig } from '../experiment';
 import { UserError } from '../errors';
 import { addon } from '../native';

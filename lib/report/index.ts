@@ -6,7 +6,7 @@ import * as path from 'path';
 import { FILES } from '../checkpoint';
 import { UserError } from '../errors';
 import type { PretrainConfig } from '../experiment';
-import type { EvaluationResult } from '../evaluate';
+import type { EvaluationResult } from '../feature-eval';
 import { renderPng, thin, thinStride, vegaLiteSpec, type PlotSize, type PlotSpec, type SeriesPoint } from './plots';
 
 export { renderPng, renderSvg, thin, vegaLiteSpec } from './plots';

@@ -7,7 +7,7 @@ import * as path from 'path';
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const DIST = path.join(ROOT, 'dist');
 
-export function requireDist(files: string[] = ['lib/loader.js']): void {
+export function requireDist(files: string[] = ['lib/experiment-file.js']): void {
   for (const f of files) {
     if (!fs.existsSync(path.join(DIST, f))) {
       throw new Error(`dist/${f} is missing: run \`npm run build:ts\` first (npm test does)`);

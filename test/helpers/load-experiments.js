@@ -2,7 +2,7 @@
 // system would intercept tsx's require hooks) and prints one JSON result per file.
 // Usage: node test/helpers/load-experiments.js [--kind pretrain|linear_eval] FILE...
 const path = require('path');
-const { loadExperimentFile } = require(path.join(__dirname, '..', '..', 'dist', 'lib', 'loader.js'));
+const { loadExperimentFile } = require(path.join(__dirname, '..', '..', 'dist', 'lib', 'experiment-file.js'));
 const args = process.argv.slice(2);
 let kind;
 if (args[0] === '--kind') { kind = args[1]; args.splice(0, 2); }

@@ -3,7 +3,7 @@
 // of the linear probe (5 epochs), of the quickstart's kNN (k 20, memory 5,000) and of the
 // InstDisc-style kNN over the whole training set (k 200). Numbers, not assertions.
 //   npx tsx tools/bench/eval.ts [--train 60000] [--test 10000] [--dim 64] [--classes 10]
-import { knn, knnMemory, logisticRegression, type Features } from '../../lib/evaluate';
+import { knn, knnMemory, logisticRegression, type Features } from '../../lib/feature-eval';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,9 +1,9 @@
 // mt-preview's command line (bin/mt-preview.ts is the executable): a PNG grid of dataset images
 // beside their two augmented views.
 import { Command, InvalidArgumentError } from 'commander';
-import { Dataset } from './datasets';
-import { writePreview } from './preview';
-import { byolView1, byolView2 } from './transforms';
+import { Dataset } from '../data/datasets';
+import { writePreview } from '../data/preview';
+import { byolView1, byolView2 } from '../data/transforms';
 import { packageVersion } from '../version';
 
 function int(name: string, min: number) {

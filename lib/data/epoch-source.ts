@@ -1,14 +1,12 @@
-// What the run loops need from the data layer, and the adapter to it.
-//
-// The run loops see an EpochSource: a fixed number of batches per epoch, each epoch's batches
-// reproducible from (seed, epoch) and resumable from any batch index. The data layer
-// (lib/data/) provides the real datasets and augmentation; a small deterministic synthetic
-// source lives here too so the loops run without it.
+// The run loops' one data interface: a DataProvider opens EpochSources — a fixed number of batches
+// per epoch, each epoch's batches reproducible from (seed, epoch) and resumable from any batch index.
+// The default provider hands real datasets to the data layer (./provider.ts, loaded on first use);
+// a small deterministic synthetic source lives here so the loops run without the native data layer.
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ImageBatch } from './engine';
-import { UserError } from './errors';
-import type { DatasetConfig, EvalAugmentation, TwoViewAugmentation } from './experiment';
+import type { ImageBatch } from '../engine';
+import { UserError } from '../errors';
+import type { DatasetConfig, EvalAugmentation, TwoViewAugmentation } from '../experiment';
 
 export interface PretrainBatch {
   view1: ImageBatch;
@@ -160,7 +158,7 @@ function syntheticImage(i: number, size: number, numClasses: number, datasetSeed
   return { pixels: px, label };
 }
 
-/** Crop (random position, fixed `out` side, nearest) + flip + normalise: a cheap stand-in for the real pipeline. */
+/** Crop (random position, fixed `out` side, nearest) + flip + normalise: a cheap stand-in for the real augmentation. */
 function syntheticView(img: Float32Array, size: number, out: number, r: () => number, flipP: number, mean: number[], std: number[], dst: Float32Array, off: number): void {
   const scale = 0.5 + 0.5 * r();
   const side = Math.max(1, Math.round(size * scale));
@@ -290,12 +288,12 @@ function dataLayerProvider(): DataProvider {
   if (!dataLayer) {
     let mod: { dataLayerProvider?: () => DataProvider };
     try {
-      // Resolved at run time: lib/data is the data layer's own module.
-      mod = require(path.join(__dirname, 'data'));
+      // Resolved at run time, so the loops and the synthetic sources run without the native data layer.
+      mod = require(path.join(__dirname, 'provider'));
     } catch (e) {
-      throw new UserError(`the data pipeline (lib/data) could not be loaded: ${(e as Error).message}`);
+      throw new UserError(`the data layer (lib/data) could not be loaded: ${(e as Error).message}`);
     }
-    if (typeof mod.dataLayerProvider !== 'function') throw new UserError('the data pipeline (lib/data) has no dataLayerProvider()');
+    if (typeof mod.dataLayerProvider !== 'function') throw new UserError('the data layer (lib/data) has no dataLayerProvider()');
     dataLayer = mod.dataLayerProvider();
   }
   return dataLayer;

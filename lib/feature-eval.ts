@@ -9,7 +9,7 @@ import { LinearProbe, Momentum2Teacher, readCheckpoint, type StateDict } from '.
 import { addon } from './native';
 import type { DatasetConfig, FeatureEvaluationConfig, PretrainConfig } from './experiment';
 import { stratifiedIndices } from './data/stratify';
-import { dataProvider, type DataProvider } from './pipeline';
+import { dataProvider, type DataProvider } from './data/epoch-source';
 
 export interface FeatureScores {
   /** Top-1 accuracy (%) of the linear classifier on the test set. */
