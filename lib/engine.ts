@@ -133,6 +133,8 @@ export interface LinearProbeConfig extends EncoderConfig {
   momentum?: number;
   /** Default 0. */
   weightDecay?: number;
+  /** Data-parallel linear evaluation: trainStep() averages the classifier's gradients over this group. */
+  processGroup?: ProcessGroup;
 }
 
 export interface EvalResult {
@@ -157,7 +159,8 @@ interface NativeProbe {
 export class LinearProbe {
   private readonly native: NativeProbe;
   constructor(readonly config: LinearProbeConfig) {
-    this.native = new (addon().LinearProbe)(config);
+    const { processGroup, ...rest } = config;
+    this.native = new (addon().LinearProbe)(processGroup ? { ...rest, processGroup: processGroup.handle } : rest);
   }
   /** Copies `<prefix>*` encoder tensors (no `fc.*`) into the frozen encoder; throws naming a missing or mis-shaped key. */
   loadEncoder(sd: StateDict, prefix = 'teacher_encoder.'): void { this.native.loadEncoder(sd, prefix); }

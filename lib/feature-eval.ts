@@ -9,7 +9,7 @@ import { LinearProbe, Momentum2Teacher, readCheckpoint, type StateDict } from '.
 import { addon } from './native';
 import type { DatasetConfig, FeatureEvaluationConfig, PretrainConfig } from './experiment';
 import { stratifiedIndices } from './data/stratify';
-import { dataProvider, type DataProvider } from './data/epoch-source';
+import { WHOLE_DATASET, dataProvider, type DataProvider } from './data/epoch-source';
 
 export interface FeatureScores {
   /** Top-1 accuracy (%) of the linear classifier on the test set. */
@@ -49,8 +49,7 @@ export async function extractFeatures(probe: LinearProbe, provider: DataProvider
     workers: cfg.data.workers,
     seed: cfg.seed,
     split: 'val',
-    rank: 0,
-    worldSize: 1,
+    ...WHOLE_DATASET,
   });
   try {
     // One array of source.size rows, filled batch by batch (no second copy: 10.5 GB at ImageNet size).

@@ -2,7 +2,6 @@
 // Linear+BN1d classifier trained with SGD on its features, top-1/top-5 every eval interval,
 // the best kept, logs and checkpoints under outputs/<name>/<prefix>linear_eval_teacher/.
 import * as fs from 'fs';
-import { StoppableRun } from './run';
 import * as path from 'path';
 import { makeDirs } from './run-lock';
 import { FILES, RunState, atomicCopy, atomicWrite, encodeRunState, newestCheckpoint, readRunState, readSafetensorsHeader } from './checkpoint';
@@ -10,9 +9,11 @@ import { DeviceSpec, checkDevices, describeDevices, engineDevice, parseDevices }
 import type { Checkpoint, EvalResult, ImageBatch, LinearProbeConfig } from './engine';
 import { UserError, errorMessage } from './errors';
 import { EncoderModelConfig, Experiment, LinearEvalConfig, displayPath, linearEvalBase } from './experiment';
-import { ConsoleReporter, Meter, MetricsWriter, RunLogger, consoleReporter, fixed, formatConfig, formatRemaining } from './logging';
+import { ConsoleReporter, MetricsWriter, RunLogger, consoleReporter, fixed, formatConfig } from './logging';
 import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment } from './overrides';
-import { BadDataReport, DataProvider, EpochSource, LabeledBatch, badDataLine, checkDataset, dataProvider } from './data/epoch-source';
+import { BadDataReport, DataProvider, EpochSource, LabeledBatch, WHOLE_DATASET, badDataLine, checkDataset, dataProvider } from './data/epoch-source';
+import type { ProcessGroup } from './distributed/process-group';
+import { LoopPosition, LoopRun, localBatchSize, rankCheckpointDir, rankResume, runRanks } from './run-loop';
 import { makeSchedule } from './schedules';
 
 /** What the loop needs from a probe (LinearProbe implements it). */
@@ -40,6 +41,10 @@ export interface LinearEvalOptions extends ExperimentOverrides {
   createProbe?: (config: LinearProbeConfig) => ProbeModel;
   readCheckpoint?: (file: string) => Promise<Checkpoint>;
   verbose?: boolean;
+  /** Data-parallel: this process's group (mt-eval's workers pass it). Each rank trains the classifier on its
+   *  shard with batch / world size images per step; classifier gradients are averaged; rank 0 alone evaluates
+   *  and writes the logs, metrics and the run's checkpoints (the others keep theirs under ranks/rank<r>/). */
+  processGroup?: ProcessGroup;
 }
 
 export interface EvalEvent {
@@ -73,7 +78,7 @@ export interface LinearEvalResult {
 
 export interface LinearEvalEvents {
   start: { config: LinearEvalConfig; outputDir: string; pretrained: string; itersPerEpoch: number; totalIterations: number; startIteration: number; numClasses: number };
-  iteration: { iteration: number; totalIterations: number; epoch: number; batch: number; itersPerEpoch: number; lr: number; nextLr: number; loss: number; imagesPerSec: number; dataTime: number; stepTime: number; etaSeconds: number };
+  iteration: { iteration: number; totalIterations: number; epoch: number; maxEpoch: number; batch: number; itersPerEpoch: number; lr: number; nextLr: number; loss: number; imagesPerSec: number; dataTime: number; stepTime: number; etaSeconds: number };
   eval: EvalEvent;
   epoch: { epoch: number; maxEpoch: number; iteration: number; lr: number; loss: number; checkpoint: string };
   checkpoint: { path: string; reason: 'epoch' | 'interrupt' | 'best' };
@@ -122,7 +127,7 @@ export function pretrainedCheckpointPath(cfg: LinearEvalConfig, explicit?: strin
   return path.join(cfg.outputDir, cfg.pretrainName!, cfg.checkpoint);
 }
 
-export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
+export class LinearEvalRun extends LoopRun<LinearEvalResult> {
   constructor(readonly options: LinearEvalOptions = {}) {
     super(options.signal);
   }
@@ -152,7 +157,11 @@ export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
     const header = readSafetensorsHeader(pretrained);
     const encoder = encoderConfig(cfg, header.metadata, pretrained);
     const outDir = evalOutputDir(cfg);
-    if (fs.existsSync(outDir)) this.lockFolder(outDir, 'mt-eval run');
+    const ranks = runRanks(o.processGroup);
+    const { rank, worldSize: world, lead } = ranks;
+    const localBatch = localBatchSize(cfg.batchSize, ranks);
+    const ckptDir = rankCheckpointDir(outDir, ranks);
+    if (lead && fs.existsSync(outDir)) this.lockFolder(outDir, 'mt-eval run');
 
     let resumeFile: string | undefined;
     let resumeState: RunState | undefined;
@@ -172,6 +181,7 @@ export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
             `this run has ${cfg.batchSize} and ${cfg.seed}`,
         );
       }
+      ({ file: resumeFile, state: resumeState } = rankResume(resumeFile, resumeState, ranks, ckptDir));
     }
 
     checkDataset(cfg.data.train, 'train', '--data-root');
@@ -184,15 +194,16 @@ export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
     let metrics: MetricsWriter | undefined;
     try {
       const provider = o.data ?? dataProvider();
-      const common = { imageSize: cfg.data.imageSize, augmentation: cfg.data.augmentation, batchSize: cfg.batchSize, workers: cfg.data.workers, seed: cfg.seed, rank: 0, worldSize: 1 };
+      const common = { imageSize: cfg.data.imageSize, augmentation: cfg.data.augmentation, batchSize: localBatch, workers: cfg.data.workers, seed: cfg.seed };
       const onBadData = (r: BadDataReport) => logger?.warn(badDataLine(r));
-      train = await provider.openEval({ ...common, dataset: cfg.data.train, split: 'train', state: resumeState?.data, onBadData });
-      val = await provider.openEval({ ...common, dataset: cfg.data.val, split: 'val', onBadData });
+      // Each rank trains on its shard; rank 0 alone evaluates, on the whole validation set.
+      train = await provider.openEval({ ...common, rank, worldSize: world, dataset: cfg.data.train, split: 'train', state: resumeState?.data, onBadData });
+      if (lead) val = await provider.openEval({ ...common, ...WHOLE_DATASET, dataset: cfg.data.val, split: 'val', onBadData });
       const ipe = train.batchesPerEpoch;
       if (ipe < 1) throw new UserError(`the training set has ${train.size} images, fewer than one batch of ${cfg.batchSize}; use a smaller -b`);
       const numClasses = cfg.numClasses === 'auto' ? train.numClasses : cfg.numClasses;
       if (!numClasses) throw new UserError('cannot tell the number of classes of the training set; set numClasses in the experiment');
-      if (train.numClasses && val.numClasses && train.numClasses !== val.numClasses) {
+      if (val && train.numClasses && val.numClasses && train.numClasses !== val.numClasses) {
         throw new UserError(`the training set has ${train.numClasses} classes but the validation set has ${val.numClasses}`);
       }
       const K = ipe * cfg.maxEpoch;
@@ -222,7 +233,7 @@ export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
       };
       let probe: ProbeModel;
       try {
-        probe = o.createProbe ? o.createProbe(probeConfig) : await nativeProbe(probeConfig);
+        probe = o.createProbe ? o.createProbe(probeConfig) : await nativeProbe({ ...probeConfig, processGroup: ranks.group });
       } catch (e) {
         // e.g. the memory estimate of the encoder named by the checkpoint's run.model
         throw new UserError(`cannot build the encoder ${describeEncoder(encoder)} for ${pretrained}: ${errorMessage(e)}`);
@@ -264,65 +275,49 @@ export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
         last = (resumeState.extra?.last as LinearEvalResult['last']) ?? undefined;
       }
 
-      makeDirs(outDir);
-      this.lockFolder(outDir, 'mt-eval run');
-      const log = (logger = new RunLogger(path.join(outDir, FILES.evalLog)));
-      const rep = (reporter = consoleReporter('linear eval', o.console ?? 'silent'));
+      makeDirs(ckptDir);
+      if (lead) this.lockFolder(outDir, 'mt-eval run');
+      const log = (logger = new RunLogger(lead ? path.join(outDir, FILES.evalLog) : undefined));
+      const rep = (reporter = consoleReporter('linear eval', lead ? (o.console ?? 'silent') : 'silent'));
       log.addSink((line, level) => {
         if (level === 'ERROR') return; // the caller reports errors; the log file keeps them
         rep.line(line);
         this.emit('log', line);
       });
       log.info(`linear evaluation ${cfg.name ?? ''} of ${displayPath(pretrained)} (${cfg.encoderPrefix}*)`);
-      log.info(`devices: ${describeDevices(devices)}`);
+      log.info(`devices: ${describeDevices(devices)}${world > 1 ? `, ${world} processes (${localBatch} images each per step)` : ''}`);
       log.info(`resolved experiment:\n${formatConfig(cfg)}`);
-      atomicWrite(path.join(outDir, FILES.config), JSON.stringify(cfg, null, 2) + '\n');
+      if (lead) atomicWrite(path.join(outDir, FILES.config), JSON.stringify(cfg, null, 2) + '\n');
       if (o.verbose) log.info(`probe: ${JSON.stringify(probeConfig)}`);
       log.info(`loaded the frozen encoder ${describeEncoder(encoder)} from ${displayPath(pretrained)}`);
       if (resumeFile) log.info(`resumed from ${displayPath(resumeFile)}: epoch ${epoch + 1}, iteration ${iteration}/${K}`);
       const startIteration = iteration;
-      metrics = new MetricsWriter(path.join(outDir, FILES.metrics), startIteration);
+      metrics = lead ? new MetricsWriter(path.join(outDir, FILES.metrics), startIteration) : undefined;
 
-      const state = (reason: RunState['reason'], e: number, b: number, loss: number | undefined): RunState => ({
+      const state = (p: LoopPosition): RunState => ({
         kind: 'linear_eval',
-        epoch: b >= ipe ? e + 1 : e,
-        batch: b >= ipe ? 0 : b,
-        iteration,
-        lr,
+        epoch: p.epoch,
+        batch: p.batch,
+        iteration: p.iteration,
+        lr: p.lr,
         itersPerEpoch: ipe,
         totalIterations: K,
         batchSize: cfg.batchSize,
         seed: cfg.seed,
         data: train!.state?.(),
         config: cfg,
-        extra: { best, last, pretrained, encoder },
-        loss,
-        reason,
+        extra: { best, last, pretrained, encoder, ...(world > 1 ? { worldSize: world, rank } : {}) },
+        loss: p.loss,
+        reason: p.reason,
       });
 
       this.emit('start', { config: cfg, outputDir: outDir, pretrained, itersPerEpoch: ipe, totalIterations: K, startIteration, numClasses });
       log.info(
-        `Linear evaluation start: ${train.size} training / ${val.size} validation images, ${numClasses} classes, ` +
+        `Linear evaluation start: ${train.size} training${val ? ` / ${val.size} validation` : ''} images, ${numClasses} classes, ` +
           `${ipe} iterations per epoch, batch ${cfg.batchSize}, lr_base ${lrBase} (${cfg.scheduler})`,
       );
 
-      const iterTime = new Meter(50);
-      let lastLoss: number | undefined = resumeState?.loss;
-      let lastCheckpoint: string | undefined = resumeFile;
-      let epochsCompleted = epoch;
-      let interrupted = false;
-
-      const saveInterrupted = async (e: number, b: number, saved?: string) => {
-        const file = saved ?? path.join(outDir, FILES.interrupted);
-        if (!saved) {
-          await probe.save(file, encodeRunState(state('interrupt', e, b, lastLoss)));
-          this.emit('checkpoint', { path: file, reason: 'interrupt' });
-        }
-        lastCheckpoint = file;
-        log.warn(`Interrupted (${this.stopReason ?? 'stop'}) at epoch ${Math.min(e + 1, cfg.maxEpoch)}, iteration ${iteration}/${K}: checkpoint saved to ${displayPath(file)}; continue with --resume`);
-      };
-
-      const evaluate = async (e: number) => {
+      const evaluate = async (e: number, it: number) => {
         let n = 0;
         let top1 = 0;
         let top5 = 0;
@@ -348,88 +343,50 @@ export class LinearEvalRun extends StoppableRun<LinearEvalResult> {
           `Eval-Epoch: [${e + 1}/${cfg.maxEpoch}], Top-1: ${fixed(res.top1, 2)}, Top-5: ${fixed(res.top5, 2)}, Loss: ${fixed(res.loss, 4)}, ` +
             `Best Top-1: ${fixed(best!.top1, 2)} (Top-5 ${fixed(best!.top5, 2)}, epoch ${best!.epoch})`,
         );
-        metrics!.write({ kind: 'eval', iteration, epoch: e + 1, top1: res.top1, top5: res.top5, loss: res.loss, images: n, bestTop1: best!.top1 });
+        metrics!.write({ kind: 'eval', iteration: it, epoch: e + 1, top1: res.top1, top5: res.top5, loss: res.loss, images: n, bestTop1: best!.top1 });
         this.emit('eval', { epoch: e + 1, maxEpoch: cfg.maxEpoch, top1: res.top1, top5: res.top5, loss: res.loss, best: best!, images: n } satisfies EvalEvent);
         return improved;
       };
 
-      const endEpoch = async (e: number, b: number) => {
-        log.info(`Train-Epoch: [${e + 1}/${cfg.maxEpoch}], LR: ${fixed(lr, 4)}, Loss: ${fixed(lastLoss ?? NaN, 4)}`);
-        const doEval = (e + 1) % cfg.evalInterval === 0 || e + 1 === cfg.maxEpoch;
-        const improved = doEval ? await evaluate(e) : false;
-        metrics!.flush();
-        const file = path.join(outDir, FILES.lastEpoch);
-        await probe.save(file, encodeRunState(state('epoch', e, b, lastLoss)));
-        const stale = path.join(outDir, FILES.interrupted);
-        if (fs.existsSync(stale)) fs.rmSync(stale);
-        lastCheckpoint = file;
-        this.emit('checkpoint', { path: file, reason: 'epoch' });
-        if (improved) {
+      let improved = false;
+      const loop = await this.loop({
+        ranks,
+        source: train,
+        schedule,
+        maxEpoch: cfg.maxEpoch,
+        printInterval: cfg.printInterval,
+        ckptDir,
+        start: { epoch, batch, iteration, lr, loss: resumeState?.loss, checkpoint: resumeFile, resumed: !!resumeFile },
+        stopAtIteration: o.stopAtIteration,
+        log,
+        reporter: rep,
+        metrics,
+        lossLabel: 'Loss',
+        lossDigits: 4,
+        step: async (tb: LabeledBatch, stepLr) => ({ loss: (await probe.trainStep(tb.images, tb.labels, stepLr)).loss, images: tb.labels.length }),
+        check: (out, it, stepLr) => {
+          if (!Number.isFinite(out.loss)) throw new UserError(`the loss is ${out.loss} at iteration ${it} (lr ${stepLr}); training diverged`);
+        },
+        save: (file, p) => probe.save(file, encodeRunState(state(p))),
+        progressNote: () => (best ? `best top-1 ${fixed(best.top1, 2)}` : undefined),
+        beforeEpochSave: async (e, it) => {
+          const doEval = lead && ((e + 1) % cfg.evalInterval === 0 || e + 1 === cfg.maxEpoch);
+          improved = doEval ? await evaluate(e, it) : false;
+        },
+        afterEpochSave: async (_e, file) => {
+          if (!improved) return;
           atomicCopy(file, path.join(outDir, FILES.best));
           this.emit('checkpoint', { path: path.join(outDir, FILES.best), reason: 'best' });
-        }
-        epochsCompleted = e + 1;
-        this.emit('epoch', { epoch: e + 1, maxEpoch: cfg.maxEpoch, iteration, lr, loss: lastLoss ?? NaN, checkpoint: file });
-      };
-
-      if (this.stopping || (o.stopAtIteration !== undefined && iteration >= o.stopAtIteration)) {
-        interrupted = true;
-        if (!resumeFile) await saveInterrupted(epoch, batch);
-      }
-
-      outer: for (; !interrupted && epoch < cfg.maxEpoch; epoch++, batch = 0) {
-        let b = batch;
-        let tWait = performance.now();
-        for await (const tb of train.batches(epoch, batch)) {
-          const t0 = performance.now();
-          const dataTime = (t0 - tWait) / 1000;
-          const stepLr = lr;
-          let r: { loss: number };
-          try {
-            r = await probe.trainStep(tb.images, tb.labels, stepLr);
-          } finally {
-            tb.release?.();
-          }
-          const stepTime = (performance.now() - t0) / 1000;
-          iteration++;
-          b++;
-          lr = schedule.lrAt(iteration);
-          lastLoss = r.loss;
-          iterTime.add(dataTime + stepTime);
-          const ips = iterTime.mean > 0 ? tb.labels.length / iterTime.mean : 0;
-          const eta = (K - iteration) * iterTime.mean;
-          metrics.write({ iteration, epoch: epoch + 1, batch: b, lr: stepLr, loss: r.loss, imagesPerSec: Math.round(ips * 100) / 100, dataTime: Math.round(dataTime * 1e5) / 1e5, stepTime: Math.round(stepTime * 1e5) / 1e5 });
-          this.emit('iteration', { iteration, totalIterations: K, epoch: epoch + 1, batch: b, itersPerEpoch: ipe, lr: stepLr, nextLr: lr, loss: r.loss, imagesPerSec: ips, dataTime, stepTime, etaSeconds: eta });
-          rep.progress({ value: iteration, total: K, epoch: epoch + 1, maxEpoch: cfg.maxEpoch, imagesPerSec: ips, etaSeconds: eta, extra: best ? `best top-1 ${fixed(best.top1, 2)}` : undefined });
-          if (b % cfg.printInterval === 0) {
-            log.info(
-              `[${epoch + 1}/${cfg.maxEpoch}], remain:${formatRemaining(eta)}, It:[${b}/${ipe}], Data-Time:${fixed(dataTime, 3)}, ` +
-                `LR:${fixed(lr, 4)}, Loss:${fixed(r.loss, 4)}, Img/s:${fixed(ips, 1)}`,
-            );
-          }
-          if (!Number.isFinite(r.loss)) throw new UserError(`the loss is ${r.loss} at iteration ${iteration} (lr ${stepLr}); training diverged`);
-          if ((this.stopping || (o.stopAtIteration !== undefined && iteration >= o.stopAtIteration)) && iteration < K) {
-            if (!this.stopping) this.stopReason = `stopAtIteration ${o.stopAtIteration}`;
-            metrics.flush();
-            if (b >= ipe) await endEpoch(epoch, b);
-            await saveInterrupted(epoch, b, b >= ipe ? path.join(outDir, FILES.lastEpoch) : undefined);
-            interrupted = true;
-            break outer;
-          }
-          tWait = performance.now();
-        }
-        if (b < ipe) throw new Error(`data source ended epoch ${epoch + 1} after ${b} of ${ipe} batches`);
-        await endEpoch(epoch, b);
-      }
+        },
+      });
+      const { interrupted, lastCheckpoint, epochsCompleted } = loop;
       if (!interrupted) {
-        const stale = path.join(outDir, FILES.interrupted);
-        if (fs.existsSync(stale)) fs.rmSync(stale);
         log.info(
           `Linear evaluation done: best Top-1 ${best ? fixed(best.top1, 2) : '-'} (Top-5 ${best ? fixed(best.top5, 2) : '-'}, epoch ${best?.epoch ?? '-'}); ` +
             `results in ${displayPath(outDir)}`,
         );
       }
-      const result: LinearEvalResult = { outputDir: outDir, pretrained, checkpoint: lastCheckpoint, iterations: iteration, epochsCompleted, interrupted, best, last, config: cfg };
+      const result: LinearEvalResult = { outputDir: outDir, pretrained, checkpoint: lastCheckpoint, iterations: loop.iteration, epochsCompleted, interrupted, best, last, config: cfg };
       this.emit('end', result);
       return result;
     } catch (e) {

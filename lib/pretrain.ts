@@ -1,7 +1,6 @@
 // The pre-training run loop (spec §3, §5, §9): epochs of two-view batches, one native step per
 // iteration, per-iteration learning rate, logs, metrics, progress, checkpoints, exact resume.
 import * as fs from 'fs';
-import { StoppableRun } from './run';
 import * as path from 'path';
 import { makeDirs } from './run-lock';
 import { FILES, RunState, atomicWrite, encodeRunState, newestCheckpoint, readRunState } from './checkpoint';
@@ -9,7 +8,7 @@ import { DeviceSpec, checkDevices, describeDevices, engineDevice, parseDevices }
 import type { M2TConfig, StepResult, ImageBatch } from './engine';
 import { UserError, errorMessage } from './errors';
 import { DatasetConfig, Experiment, PretrainConfig, displayPath, pretrainBase } from './experiment';
-import { ConsoleReporter, Meter, MetricsWriter, RunLogger, consoleReporter, fixed, formatConfig, formatRemaining } from './logging';
+import { ConsoleReporter, MetricsWriter, RunLogger, consoleReporter, fixed, formatConfig } from './logging';
 import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment } from './overrides';
 import { DataProvider, EpochSource, PretrainBatch, badDataLine, checkDataset, dataProvider } from './data/epoch-source';
 import { Schedule, makeSchedule } from './schedules';
@@ -17,10 +16,7 @@ import { EvaluationResult, evaluateFeatures, formatEvaluation } from './feature-
 import type { ProcessGroup } from './distributed/process-group';
 import { KnnMonitor, type MonitorResult } from './monitor';
 import { reportAtEnd } from './report';
-
-/** How long ranks wait for rank 0 at an epoch's end (checkpoint, kNN monitor): generous, since a dead rank is
- *  noticed at once through its closed connections; a hung one within the group's own timeout at the next step. */
-const EPOCH_END_WAIT_MS = 6 * 3600 * 1000;
+import { LoopPosition, LoopRun, localBatchSize, rankCheckpointDir, rankResume, round, runRanks } from './run-loop';
 
 /** What the loop needs from a model (Momentum2Teacher implements it). */
 export interface PretrainModel {
@@ -120,7 +116,7 @@ export interface MonitorEvent extends MonitorResult {
 /** Events: 'start' (StartEvent), 'iteration' (IterationEvent), 'epoch' (EpochEvent), 'monitor' (MonitorEvent),
  *  'checkpoint' ({ path, reason }), 'log' (line: string), 'evaluation' (EvaluationResult),
  *  'end' (PretrainResult). */
-export class PretrainRun extends StoppableRun<PretrainResult> {
+export class PretrainRun extends LoopRun<PretrainResult> {
   constructor(readonly options: PretrainOptions = {}) {
     super(options.signal);
   }
@@ -136,15 +132,10 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
     const cfg = exp.config as PretrainConfig;
     const devices = checkDevices(typeof o.devices === 'string' ? parseDevices(o.devices) : (o.devices ?? { kind: 'cpu' }), 'training');
     const outDir = path.join(cfg.outputDir, cfg.name!);
-    const pg = o.processGroup;
-    const rank = pg?.rank ?? 0, world = pg?.worldSize ?? 1;
-    const lead = rank === 0;
-    if (cfg.batchSize % world !== 0) {
-      throw new UserError(`the batch size ${cfg.batchSize} (-b) is not divisible by the ${world} processes of this run`);
-    }
-    const localBatch = cfg.batchSize / world;
-    // Rank 0 writes the run's files; rank r > 0 keeps its own checkpoints (its BN statistics) under ranks/rank<r>/.
-    const ckptDir = lead ? outDir : path.join(outDir, 'ranks', `rank${rank}`);
+    const ranks = runRanks(o.processGroup);
+    const { rank, worldSize: world, lead } = ranks;
+    const localBatch = localBatchSize(cfg.batchSize, ranks);
+    const ckptDir = rankCheckpointDir(outDir, ranks);
     // Locked (by rank 0, for the whole run) before any checkpoint in it is read, so two --resume runs cannot both continue it.
     if (lead && fs.existsSync(outDir)) this.lockFolder(outDir, 'mt-train run');
 
@@ -167,19 +158,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
         ({ file: resumeFile, state: resumeState } = found);
       }
       checkResumable(resumeState, cfg, resumeFile);
-      const wrote = Number((resumeState.extra as { worldSize?: unknown } | undefined)?.worldSize ?? 1);
-      if (wrote !== world) {
-        throw new UserError(
-          `cannot resume from ${displayPath(resumeFile!)}: it was written by a run of ${wrote} process(es), this one has ${world}; ` +
-            `resume with the same number of processes (-d / --nproc)`,
-        );
-      }
-      if (!lead) {
-        const own = path.join(ckptDir, path.basename(resumeFile!));
-        if (!fs.existsSync(own)) throw new UserError(`cannot resume rank ${rank}: its checkpoint ${displayPath(own)} is missing`);
-        resumeFile = own;
-        resumeState = readRunState(own);
-      }
+      ({ file: resumeFile, state: resumeState } = rankResume(resumeFile!, resumeState, ranks, ckptDir));
     }
 
     checkDataset(cfg.data.train, 'train', '--data-root');
@@ -244,7 +223,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
         optimizer: { ...cfg.optimizer },
         bnDoubleUnbias: cfg.bnDoubleUnbias,
       };
-      const model = o.createModel ? o.createModel(modelConfig) : await nativeModel({ ...modelConfig, processGroup: pg });
+      const model = o.createModel ? o.createModel(modelConfig) : await nativeModel({ ...modelConfig, processGroup: ranks.group });
 
       let epoch = 0;
       let batch = 0;
@@ -291,20 +270,20 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
       const startIteration = model.iteration;
       metrics = lead ? new MetricsWriter(path.join(outDir, FILES.metrics), startIteration) : undefined;
 
-      const saveState = (reason: RunState['reason'], e: number, b: number, loss: number | undefined): RunState => ({
+      const saveState = (p: LoopPosition): RunState => ({
         kind: 'pretrain',
-        epoch: b >= ipe ? e + 1 : e,
-        batch: b >= ipe ? 0 : b,
-        iteration: model.iteration,
-        lr,
+        epoch: p.epoch,
+        batch: p.batch,
+        iteration: p.iteration,
+        lr: p.lr,
         itersPerEpoch: ipe,
         totalIterations: K,
         batchSize: cfg.batchSize,
         seed: cfg.seed,
         data: source!.state?.(),
         config: cfg,
-        loss,
-        reason,
+        loss: p.loss,
+        reason: p.reason,
         extra: world > 1 ? { worldSize: world, rank } : undefined,
       });
 
@@ -322,154 +301,53 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
           `lr_base ${lrBase} (${cfg.scheduler})`,
       );
 
-      const iterTime = new Meter(50);
       let knnNote = ''; // the last kNN monitor reading, on the progress line
-      let lastLoss: number | undefined = resumeState?.loss;
-      let lastCheckpoint: string | undefined = resumeFile;
-      let epochsCompleted = epoch;
-      let interrupted = false;
-
-      const finishInterrupted = async (e: number, b: number, saved?: string) => {
-        // At an epoch boundary the epoch checkpoint just written is the one to resume from.
-        const file = saved ?? path.join(ckptDir, FILES.interrupted);
-        if (!saved) {
-          await model.save(file, encodeRunState(saveState('interrupt', e, b, lastLoss)));
-          this.emit('checkpoint', { path: file, reason: 'interrupt' });
-        }
-        lastCheckpoint = file;
-        const at = model.iteration;
-        log.warn(
-          `Interrupted (${this.stopReason ?? 'stop'}) at epoch ${Math.min(e + 1, cfg.maxEpoch)}, iteration ${at}/${K}: ` +
-            `checkpoint saved to ${displayPath(file)}; continue with --resume`,
-        );
-      };
-
-      if (this.stopping || (o.stopAtIteration !== undefined && model.iteration >= o.stopAtIteration)) {
-        interrupted = true;
-        if (model.iteration > startIteration || !resumeFile) await finishInterrupted(epoch, batch);
-      }
-
-      outer: for (; !interrupted && epoch < cfg.maxEpoch; epoch++, batch = 0) {
-        let b = batch;
-        let tWait = performance.now();
-        for await (const views of source.batches(epoch, batch)) {
-          const t0 = performance.now();
-          const dataTime = (t0 - tWait) / 1000;
-          const stepLr = lr;
-          let res: StepResult;
-          try {
-            res = await model.step(views.view1, views.view2, stepLr);
-          } finally {
-            views.release?.();
+      const loop = await this.loop({
+        ranks,
+        source,
+        schedule,
+        maxEpoch: cfg.maxEpoch,
+        printInterval: cfg.printInterval,
+        ckptDir,
+        start: { epoch, batch, iteration: startIteration, lr, loss: resumeState?.loss, checkpoint: resumeFile, resumed: !!resumeFile },
+        stopAtIteration: o.stopAtIteration,
+        log,
+        reporter: rep,
+        metrics,
+        lossLabel: 'Con-Loss',
+        lossDigits: 2,
+        step: async (views: PretrainBatch, stepLr) => {
+          const r = await model.step(views.view1, views.view2, stepLr);
+          return { loss: r.loss, images: views.view1.shape[0], fields: { tau: r.tau, alpha: r.alpha }, nonFinite: r.nonFinite };
+        },
+        check: (out, it, stepLr) => {
+          if (!Number.isFinite(out.loss)) {
+            throw new UserError(`the loss is ${out.loss} at iteration ${it} (lr ${stepLr}); training diverged; the last checkpoint written stays`);
           }
-          // Several processes: the logged loss is the mean over ranks, and a stop asked of any rank (Ctrl-C,
-          // SIGTERM) stops every rank after this same iteration — one all-reduce of two numbers per step.
-          let stopAsked = this.stopping;
-          if (pg && world > 1) {
-            const sync = new Float32Array([res.loss, stopAsked ? 1 : 0]);
-            await pg.allreduceSum(sync);
-            res = { ...res, loss: sync[0] / world };
-            stopAsked = sync[1] > 0;
-            if (stopAsked && !this.stopping) this.stopReason = 'another rank stopped';
-          }
-          const t1 = performance.now();
-          const stepTime = (t1 - t0) / 1000;
-          const it = model.iteration;
-          lr = schedule.lrAt(it);
-          b++;
-          lastLoss = res.loss;
-          iterTime.add(dataTime + stepTime);
-          const n = views.view1.shape[0] * world;
-          const ips = iterTime.mean > 0 ? n / iterTime.mean : 0;
-          const eta = (K - it) * iterTime.mean;
-          const ev: IterationEvent = {
-            iteration: it,
-            totalIterations: K,
-            epoch: epoch + 1,
-            maxEpoch: cfg.maxEpoch,
-            batch: b,
-            itersPerEpoch: ipe,
-            lr: stepLr,
-            nextLr: lr,
-            loss: res.loss,
-            tau: res.tau,
-            alpha: res.alpha,
-            imagesPerSec: ips,
-            dataTime,
-            stepTime,
-            etaSeconds: eta,
-          };
-          metrics?.write({
-            iteration: it,
-            epoch: epoch + 1,
-            batch: b,
-            lr: stepLr,
-            loss: res.loss,
-            tau: res.tau,
-            alpha: res.alpha,
-            imagesPerSec: round(ips, 2),
-            dataTime: round(dataTime, 5),
-            stepTime: round(stepTime, 5),
-          });
-          this.emit('iteration', ev);
-          rep.progress({ value: it, total: K, epoch: epoch + 1, maxEpoch: cfg.maxEpoch, imagesPerSec: ips, etaSeconds: eta, extra: `loss ${fixed(res.loss, 3)}${knnNote}` });
-          if (b % cfg.printInterval === 0) {
-            log.info(
-              `[${epoch + 1}/${cfg.maxEpoch}], remain:${formatRemaining(eta)}, It:[${b}/${ipe}], ` +
-                `Data-Time:${fixed(dataTime, 3)}, LR:${fixed(lr, 4)}, Loss:${fixed(res.loss, 2)}, Img/s:${fixed(ips, 1)}`,
-            );
-          }
-          if (!Number.isFinite(res.loss)) {
-            metrics?.flush();
-            throw new UserError(`the loss is ${res.loss} at iteration ${it} (lr ${stepLr}); training diverged; the last checkpoint written stays`);
-          }
-          if (res.nonFinite) {
-            metrics?.flush();
+          const bad = out.nonFinite;
+          if (bad) {
             throw new UserError(
-              `tensor '${res.nonFinite}' holds a non-finite value after iteration ${it} (loss ${res.loss}, lr ${stepLr}); training diverged; the last checkpoint written stays`,
+              `tensor '${bad}' holds a non-finite value after iteration ${it} (loss ${out.loss}, lr ${stepLr}); training diverged; the last checkpoint written stays`,
             );
           }
-          // A stop during the very last iteration just lets the run finish normally.
-          // One process: a stop asked by an 'iteration' handler above counts at once; several: at the next sync.
-          if (world === 1) stopAsked = this.stopping;
-          if ((stopAsked || (o.stopAtIteration !== undefined && it >= o.stopAtIteration)) && it < K) {
-            if (!stopAsked) this.stopReason = `stopAtIteration ${o.stopAtIteration}`;
-            metrics?.flush();
-            let saved: string | undefined;
-            if (b >= ipe) {
-              // The epoch is complete anyway: its checkpoint is the interruption's.
-              await this.endEpoch(log, model, ckptDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
-              saved = path.join(ckptDir, FILES.lastEpoch);
-              epochsCompleted = epoch + 1;
-            }
-            await finishInterrupted(epoch, b, saved);
-            interrupted = true;
-            break outer;
-          }
-          tWait = performance.now();
-        }
-        if (b < ipe) throw new Error(`data source ended epoch ${epoch + 1} after ${b} of ${ipe} batches`);
-        metrics?.flush();
-        await this.endEpoch(log, model, ckptDir, saveState('epoch', epoch, b, lastLoss), epoch, cfg.maxEpoch, lr, lastLoss);
-        lastCheckpoint = path.join(ckptDir, FILES.lastEpoch);
-        epochsCompleted = epoch + 1;
-        if (monitor?.due(epoch + 1)) {
-          const r = await monitor.run(lastCheckpoint);
+        },
+        save: (file, p) => model.save(file, encodeRunState(saveState(p))),
+        progressNote: (loss) => `loss ${fixed(loss, 3)}${knnNote}`,
+        afterEpoch: async (e, it, file) => {
+          if (!monitor?.due(e + 1)) return;
+          const r = await monitor.run(file);
           log.info(
-            `kNN-Monitor: [${epoch + 1}/${cfg.maxEpoch}], Top-1: ${fixed(r.top1, 2)} (k ${cfg.monitor!.k}, ${r.memory} memory / ` +
+            `kNN-Monitor: [${e + 1}/${cfg.maxEpoch}], Top-1: ${fixed(r.top1, 2)} (k ${cfg.monitor!.k}, ${r.memory} memory / ` +
               `${r.queries} held-out images, ${fixed(r.seconds, 1)} s)`,
           );
-          metrics?.write({ iteration: model.iteration, epoch: epoch + 1, knn_top1: round(r.top1, 4), knn_seconds: round(r.seconds, 3) });
+          metrics?.write({ iteration: it, epoch: e + 1, knn_top1: round(r.top1, 4), knn_seconds: round(r.seconds, 3) });
           metrics?.flush();
           knnNote = `, kNN ${fixed(r.top1, 2)}%`;
-          this.emit('monitor', { epoch: epoch + 1, iteration: model.iteration, ...r } satisfies MonitorEvent);
-        }
-        // The other ranks wait here while rank 0 writes the checkpoint and measures, however long that takes.
-        if (pg && world > 1) await pg.barrier(EPOCH_END_WAIT_MS);
-      }
+          this.emit('monitor', { epoch: e + 1, iteration: it, ...r } satisfies MonitorEvent);
+        },
+      });
+      const { interrupted, lastCheckpoint, lastLoss, epochsCompleted } = loop;
       if (!interrupted) {
-        const stale = path.join(ckptDir, FILES.interrupted);
-        if (fs.existsSync(stale)) fs.rmSync(stale);
         log.info(`Pre-training of experiment: ${cfg.name} is done (${model.iteration} iterations); checkpoint ${displayPath(lastCheckpoint ?? '')}`);
       }
       let evaluation: EvaluationResult | undefined;
@@ -508,26 +386,6 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
       logger?.close();
     }
   }
-
-  private async endEpoch(
-    logger: RunLogger,
-    model: PretrainModel,
-    outDir: string,
-    state: RunState,
-    epoch: number,
-    maxEpoch: number,
-    lr: number,
-    loss: number | undefined,
-  ): Promise<void> {
-    logger.info(`Train-Epoch: [${epoch + 1}/${maxEpoch}], LR: ${fixed(lr, 4)}, Con-Loss: ${fixed(loss ?? NaN, 2)}`);
-    const file = path.join(outDir, FILES.lastEpoch);
-    await model.save(file, encodeRunState(state));
-    // A mid-epoch checkpoint from before is now older than this one.
-    const stale = path.join(outDir, FILES.interrupted);
-    if (fs.existsSync(stale)) fs.rmSync(stale);
-    this.emit('checkpoint', { path: file, reason: 'epoch' });
-    this.emit('epoch', { epoch: epoch + 1, maxEpoch, iteration: model.iteration, lr, loss: loss ?? NaN, checkpoint: file } satisfies EpochEvent);
-  }
 }
 
 function describeDataset(d: DatasetConfig): string {
@@ -535,11 +393,6 @@ function describeDataset(d: DatasetConfig): string {
   if (d.kind === 'imagefolder') return displayPath(d.root);
   if (d.kind === 'idx') return `IDX ${displayPath(d.images)}`;
   return `synthetic (${d.size} images)`;
-}
-
-function round(x: number, d: number): number {
-  const f = 10 ** d;
-  return Math.round(x * f) / f;
 }
 
 function newestCheckpointQuiet(dir: string): ReturnType<typeof newestCheckpoint> {

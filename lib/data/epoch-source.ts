@@ -28,6 +28,9 @@ export interface BadDataReport {
   examples: { path: string; error: string }[];
 }
 
+/** Source options for the whole dataset, unsharded (evaluation by one process). */
+export const WHOLE_DATASET = { rank: 0, worldSize: 1 } as const;
+
 export interface EpochSource<B> {
   /** Images in this process's dataset. */
   readonly size: number;

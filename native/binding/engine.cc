@@ -128,7 +128,8 @@ M2TConfig read_m2t_config(Napi::Env env, Napi::Value v) {
 
 ProbeConfig read_probe_config(Napi::Env env, Napi::Value v) {
   Fields f(env, v, "LinearProbe config");
-  f.only({"arch", "width", "smallStem", "threads", "seed", "numClasses", "momentum", "weightDecay", "device"});
+  // device and processGroup are read by the LinearProbe constructor.
+  f.only({"arch", "width", "smallStem", "threads", "seed", "numClasses", "momentum", "weightDecay", "device", "processGroup"});
   ProbeConfig c;
   c.encoder = read_encoder(env, f);
   if (!f.has("numClasses")) throw Napi::TypeError::New(env, "LinearProbe config: 'numClasses' is required");
@@ -304,7 +305,9 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
     Fields f(env, info[0], "LinearProbe config");
     Backend& be = read_backend(env, f);
     guarded(env, [&] { check_memory(estimate_probe(cfg_, {}), kName); });
-    model_ = guarded(env, [&] { return std::make_shared<LinearProbe>(be, cfg_); });
+    // Data-parallel: classifier gradients are averaged over the group's processes inside trainStep().
+    if (f.has("processGroup")) comm_ = process_group_comm(env, info[0].As<Napi::Object>().Get("processGroup"), "processGroup");
+    model_ = guarded(env, [&] { return std::make_shared<LinearProbe>(be, cfg_, comm_.get()); });
     classes_ = cfg_.num_classes;
   }
 
@@ -358,9 +361,14 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
     check_batch(env, *x, [&](const BatchShape& b) { return estimate_probe(cfg_, b); });
     auto release = hold(env);
     auto p = model_;
+    auto comm = comm_;  // the probe's communicator outlives the step
     auto loss = std::make_shared<double>();
     return run_async(
-        env, [=] { *loss = p->train_step(*x, y->data(), lr); },
+        env,
+        [=] {
+          *loss = p->train_step(*x, y->data(), lr);
+          (void)comm;
+        },
         [loss](Napi::Env e) {
           Napi::Object o = Napi::Object::New(e);
           o.Set("loss", *loss);
@@ -409,6 +417,7 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
   }
   int64_t classes_ = 0;
   ProbeConfig cfg_;
+  std::shared_ptr<Comm> comm_;
 };
 
 Napi::Value ReadSafetensors(const Napi::CallbackInfo& info) {

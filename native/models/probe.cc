@@ -9,8 +9,8 @@
 
 namespace m2t {
 
-LinearProbe::LinearProbe(Backend& be, const ProbeConfig& cfg)
-    : be_(be), cfg_(cfg), enc_(be, cfg.encoder, "encoder."),
+LinearProbe::LinearProbe(Backend& be, const ProbeConfig& cfg, Comm* comm)
+    : be_(be), cfg_(cfg), comm_(comm ? comm : &local_comm_), enc_(be, cfg.encoder, "encoder."),
       fc_("fc.0", enc_.feature_dim(), std::max<int64_t>(cfg.num_classes, 1), be.device()),
       bn_("fc.1", std::max<int64_t>(cfg.num_classes, 1), be.device()) {
   if (cfg.num_classes < 2 || cfg.num_classes > (1 << 24))
@@ -63,6 +63,15 @@ double LinearProbe::train_step(const Tensor& x, const int32_t* labels, double lr
   bn_.beta.grad.zero();
   bn_.backward(be_, h_, logits_, dlogits_, dh_);
   fc_.backward(be_, *feat_, dh_, nullptr);
+  // Data-parallel: g ← (1/P) Σ_p g_p over the classifier's gradients (the encoder is frozen); BatchNorm1d's
+  // batch statistics stay per process, as under the reference's DistributedDataParallel.
+  if (comm_->world_size() > 1) {
+    const float inv = 1.0f / static_cast<float>(comm_->world_size());
+    for (ParamArena::Flat& f : classifier_arena_.flats()) {
+      comm_->allreduce_sum(f.grads);
+      be_.scale(f.grads, inv);
+    }
+  }
   opt_->step(lr);
   return loss;
 }

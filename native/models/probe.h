@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "comm/comm.h"
 #include "io/safetensors.h"
 #include "models/resnet.h"
 #include "optim/optimizer.h"
@@ -26,7 +27,8 @@ struct ProbeEval {
 
 class LinearProbe {
  public:
-  LinearProbe(Backend& be, const ProbeConfig& cfg);
+  // `comm`: data-parallel processes whose classifier gradients each step averages (none: one process).
+  LinearProbe(Backend& be, const ProbeConfig& cfg, Comm* comm = nullptr);
 
   // Copies `<prefix><encoder name>` tensors (conv weights, BN γ/β and running stats) into the
   // frozen encoder. Every encoder key must be present with its shape; `<prefix>fc.*` is ignored.
@@ -55,6 +57,8 @@ class LinearProbe {
 
   Backend& be_;
   ProbeConfig cfg_;
+  Comm* comm_;
+  LocalComm local_comm_;
   ResNet enc_;
   Linear fc_;
   BatchNorm bn_;

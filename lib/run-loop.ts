@@ -1,0 +1,262 @@
+// The one run loop of mt-train and mt-eval: epochs × batches at a per-iteration learning rate, the
+// logging cadence, metrics, progress, epoch-end and interruption checkpoints, stop handling, and the
+// rank context of a data-parallel run. Each run supplies its step and what it adds at an epoch's end.
+import * as fs from 'fs';
+import * as path from 'path';
+import { FILES, RunState, readRunState } from './checkpoint';
+import type { EpochSource } from './data/epoch-source';
+import { UserError } from './errors';
+import { displayPath } from './experiment';
+import { ConsoleReporter, Meter, MetricsWriter, RunLogger, fixed, formatRemaining } from './logging';
+import type { ProcessGroup } from './distributed/process-group';
+import { StoppableRun } from './run';
+import type { Schedule } from './schedules';
+
+/** How long ranks wait for rank 0 at an epoch's end (checkpoint, evaluation, kNN monitor): generous, since a
+ *  dead rank is noticed at once through its closed connections; a hung one within the group's own timeout. */
+export const EPOCH_END_WAIT_MS = 6 * 3600 * 1000;
+
+/** This process's place in a run, decided once: rank 0 of 1 without a process group. Rank 0 (the lead)
+ *  alone writes the run's logs, metrics and checkpoints; rank r > 0 keeps its own checkpoints (its BN
+ *  statistics) under ranks/rank<r>/ for an exact resume. */
+export interface RunRanks {
+  rank: number;
+  worldSize: number;
+  lead: boolean;
+  group?: ProcessGroup;
+}
+
+export function runRanks(group?: ProcessGroup): RunRanks {
+  const rank = group?.rank ?? 0, worldSize = group?.worldSize ?? 1;
+  return { rank, worldSize, lead: rank === 0, group: worldSize > 1 ? group : undefined };
+}
+
+/** The per-process batch: the run's batch split evenly between its processes, as the reference. */
+export function localBatchSize(batchSize: number, r: RunRanks): number {
+  if (batchSize % r.worldSize !== 0) {
+    throw new UserError(`the batch size ${batchSize} (-b) is not divisible by the ${r.worldSize} processes of this run`);
+  }
+  return batchSize / r.worldSize;
+}
+
+/** Where this rank writes its checkpoints. */
+export function rankCheckpointDir(outDir: string, r: RunRanks): string {
+  return r.lead ? outDir : path.join(outDir, 'ranks', `rank${r.rank}`);
+}
+
+/** A resume must run with the world size that wrote the checkpoint; rank r > 0 continues from its own
+ *  copy of the checkpoint rank 0 found. Returns the file and state this rank resumes from. */
+export function rankResume(file: string, state: RunState, r: RunRanks, ckptDir: string): { file: string; state: RunState } {
+  const wrote = Number((state.extra as { worldSize?: unknown } | undefined)?.worldSize ?? 1);
+  if (wrote !== r.worldSize) {
+    throw new UserError(
+      `cannot resume from ${displayPath(file)}: it was written by a run of ${wrote} process(es), this one has ${r.worldSize}; ` +
+        `resume with the same number of processes (-d / --nproc)`,
+    );
+  }
+  if (r.lead) return { file, state };
+  const own = path.join(ckptDir, path.basename(file));
+  if (!fs.existsSync(own)) throw new UserError(`cannot resume rank ${r.rank}: its checkpoint ${displayPath(own)} is missing`);
+  return { file: own, state: readRunState(own) };
+}
+
+/** What a checkpoint records of the loop's position. */
+export interface LoopPosition {
+  reason: RunState['reason'];
+  /** The position to continue from (the next epoch once an epoch is complete). */
+  epoch: number;
+  batch: number;
+  iteration: number;
+  lr: number;
+  loss: number | undefined;
+}
+
+export interface StepOutcome {
+  loss: number;
+  /** Images this process stepped on. */
+  images: number;
+  /** Run-specific numbers for the metrics row and the 'iteration' event (tau, alpha). */
+  fields?: Record<string, number>;
+  /** A tensor that holds a non-finite value after the step (the model's own scan). */
+  nonFinite?: string;
+}
+
+export interface LoopSpec<B extends { release?(): void }> {
+  ranks: RunRanks;
+  source: EpochSource<B>;
+  schedule: Schedule;
+  maxEpoch: number;
+  printInterval: number;
+  /** Where the epoch and interruption checkpoints go (rankCheckpointDir). */
+  ckptDir: string;
+  start: { epoch: number; batch: number; iteration: number; lr: number; loss: number | undefined; checkpoint: string | undefined; resumed: boolean };
+  stopAtIteration?: number;
+  log: RunLogger;
+  reporter: ConsoleReporter;
+  metrics: MetricsWriter | undefined;
+  /** Log lines: "Train-Epoch: …, <lossLabel>: x" with the loss at `lossDigits` decimals. */
+  lossLabel: string;
+  lossDigits: number;
+  /** One optimisation step on a batch (the loop releases the batch afterwards). */
+  step(batch: B, lr: number): Promise<StepOutcome>;
+  /** Throws (a UserError naming the iteration) when the step diverged. */
+  check(outcome: StepOutcome, iteration: number, lr: number): void;
+  /** Writes a checkpoint of the model at `pos` to `file`. */
+  save(file: string, pos: LoopPosition): Promise<void>;
+  /** Progress-line note (e.g. the best top-1 so far). */
+  progressNote?(loss: number): string | undefined;
+  /** At an epoch's end before its checkpoint (evaluation). */
+  beforeEpochSave?(epoch: number, iteration: number): Promise<void>;
+  /** Right after the epoch checkpoint `file` is written (best-checkpoint copy). */
+  afterEpochSave?(epoch: number, file: string): Promise<void>;
+  /** After a completed epoch that does not end in a stop (kNN monitor); the other ranks wait at a barrier. */
+  afterEpoch?(epoch: number, iteration: number, file: string): Promise<void>;
+}
+
+export interface LoopResult {
+  iteration: number;
+  epochsCompleted: number;
+  interrupted: boolean;
+  lastLoss: number | undefined;
+  lastCheckpoint: string | undefined;
+}
+
+/** A run (pre-training, linear evaluation) whose body is the one loop below. */
+export abstract class LoopRun<R> extends StoppableRun<R> {
+  protected async loop<B extends { release?(): void }>(s: LoopSpec<B>): Promise<LoopResult> {
+    const { source, schedule, maxEpoch, log, metrics, ckptDir } = s;
+    const { worldSize: world, group } = s.ranks;
+    const ipe = source.batchesPerEpoch;
+    const K = ipe * maxEpoch;
+    let { epoch, batch, iteration, lr } = s.start;
+    let lastLoss = s.start.loss;
+    let lastCheckpoint = s.start.checkpoint;
+    let epochsCompleted = epoch;
+    let interrupted = false;
+    const pos = (reason: RunState['reason'], e: number, b: number): LoopPosition => ({
+      reason, epoch: b >= ipe ? e + 1 : e, batch: b >= ipe ? 0 : b, iteration, lr, loss: lastLoss,
+    });
+    const stopAt = (it: number) => s.stopAtIteration !== undefined && it >= s.stopAtIteration;
+
+    const endEpoch = async (e: number, b: number): Promise<string> => {
+      log.info(`Train-Epoch: [${e + 1}/${maxEpoch}], LR: ${fixed(lr, 4)}, ${s.lossLabel}: ${fixed(lastLoss ?? NaN, s.lossDigits)}`);
+      metrics?.flush();
+      await s.beforeEpochSave?.(e, iteration);
+      metrics?.flush();
+      const file = path.join(ckptDir, FILES.lastEpoch);
+      await s.save(file, pos('epoch', e, b));
+      // A mid-epoch checkpoint from before is now older than this one.
+      const stale = path.join(ckptDir, FILES.interrupted);
+      if (fs.existsSync(stale)) fs.rmSync(stale);
+      this.emit('checkpoint', { path: file, reason: 'epoch' });
+      await s.afterEpochSave?.(e, file);
+      lastCheckpoint = file;
+      epochsCompleted = e + 1;
+      this.emit('epoch', { epoch: e + 1, maxEpoch, iteration, lr, loss: lastLoss ?? NaN, checkpoint: file });
+      return file;
+    };
+
+    const finishInterrupted = async (e: number, b: number, saved?: string) => {
+      // At an epoch boundary the epoch checkpoint just written is the one to resume from.
+      const file = saved ?? path.join(ckptDir, FILES.interrupted);
+      if (!saved) {
+        await s.save(file, pos('interrupt', e, b));
+        this.emit('checkpoint', { path: file, reason: 'interrupt' });
+      }
+      lastCheckpoint = file;
+      log.warn(
+        `Interrupted (${this.stopReason ?? 'stop'}) at epoch ${Math.min(e + 1, maxEpoch)}, iteration ${iteration}/${K}: ` +
+          `checkpoint saved to ${displayPath(file)}; continue with --resume`,
+      );
+    };
+
+    if (this.stopping || stopAt(iteration)) {
+      interrupted = true;
+      if (!s.start.resumed) await finishInterrupted(epoch, batch);
+    }
+
+    const iterTime = new Meter(50);
+    outer: for (; !interrupted && epoch < maxEpoch; epoch++, batch = 0) {
+      let b = batch;
+      let tWait = performance.now();
+      for await (const data of source.batches(epoch, batch)) {
+        const t0 = performance.now();
+        const dataTime = (t0 - tWait) / 1000;
+        const stepLr = lr;
+        let out: StepOutcome;
+        try {
+          out = await s.step(data, stepLr);
+        } finally {
+          data.release?.();
+        }
+        // Several processes: the logged loss is the mean over ranks, and a stop asked of any rank (Ctrl-C,
+        // SIGTERM) stops every rank after this same iteration — one all-reduce of two numbers per step.
+        let stopAsked = this.stopping;
+        if (group) {
+          const sync = new Float32Array([out.loss, stopAsked ? 1 : 0]);
+          await group.allreduceSum(sync);
+          out = { ...out, loss: sync[0] / world };
+          stopAsked = sync[1] > 0;
+          if (stopAsked && !this.stopping) this.stopReason = 'another rank stopped';
+        }
+        const stepTime = (performance.now() - t0) / 1000;
+        const it = ++iteration;
+        lr = schedule.lrAt(it);
+        b++;
+        lastLoss = out.loss;
+        iterTime.add(dataTime + stepTime);
+        const ips = iterTime.mean > 0 ? (out.images * world) / iterTime.mean : 0;
+        const eta = (K - it) * iterTime.mean;
+        metrics?.write({
+          iteration: it, epoch: epoch + 1, batch: b, lr: stepLr, loss: out.loss, ...out.fields,
+          imagesPerSec: round(ips, 2), dataTime: round(dataTime, 5), stepTime: round(stepTime, 5),
+        });
+        this.emit('iteration', {
+          iteration: it, totalIterations: K, epoch: epoch + 1, maxEpoch, batch: b, itersPerEpoch: ipe, lr: stepLr, nextLr: lr,
+          loss: out.loss, ...out.fields, imagesPerSec: ips, dataTime, stepTime, etaSeconds: eta,
+        });
+        s.reporter.progress({ value: it, total: K, epoch: epoch + 1, maxEpoch, imagesPerSec: ips, etaSeconds: eta, extra: s.progressNote?.(out.loss) });
+        if (b % s.printInterval === 0) {
+          log.info(
+            `[${epoch + 1}/${maxEpoch}], remain:${formatRemaining(eta)}, It:[${b}/${ipe}], Data-Time:${fixed(dataTime, 3)}, ` +
+              `LR:${fixed(lr, 4)}, Loss:${fixed(out.loss, s.lossDigits)}, Img/s:${fixed(ips, 1)}`,
+          );
+        }
+        try {
+          s.check(out, it, stepLr);
+        } catch (e) {
+          metrics?.flush();
+          throw e;
+        }
+        // A stop during the very last iteration just lets the run finish normally.
+        // One process: a stop asked by an 'iteration' handler above counts at once; several: at the next sync.
+        if (!group) stopAsked = this.stopping;
+        if ((stopAsked || stopAt(it)) && it < K) {
+          if (!stopAsked) this.stopReason = `stopAtIteration ${s.stopAtIteration}`;
+          metrics?.flush();
+          // The epoch is complete anyway: its checkpoint is the interruption's.
+          const saved = b >= ipe ? await endEpoch(epoch, b) : undefined;
+          await finishInterrupted(epoch, b, saved);
+          interrupted = true;
+          break outer;
+        }
+        tWait = performance.now();
+      }
+      if (b < ipe) throw new Error(`data source ended epoch ${epoch + 1} after ${b} of ${ipe} batches`);
+      const file = await endEpoch(epoch, b);
+      await s.afterEpoch?.(epoch, iteration, file);
+      // The other ranks wait here while rank 0 writes, evaluates and measures, however long that takes.
+      if (group) await group.barrier(EPOCH_END_WAIT_MS);
+    }
+    if (!interrupted) {
+      const stale = path.join(ckptDir, FILES.interrupted);
+      if (fs.existsSync(stale)) fs.rmSync(stale);
+    }
+    return { iteration, epochsCompleted, interrupted, lastLoss, lastCheckpoint };
+  }
+}
+
+export function round(x: number, d: number): number {
+  const f = 10 ** d;
+  return Math.round(x * f) / f;
+}
