@@ -1,12 +1,15 @@
 // mt-eval: linear evaluation of a pre-trained teacher encoder (the reference's tools/eval.py).
 import { Command } from 'commander';
+import type { ProcessGroup } from '../distributed/process-group';
 import { LinearEvalOptions, LinearEvalRun } from '../linear-eval';
 import { CommonFlags, addCommonFlags, configureProgram, exitCodeForSignal, handleSignals, parseFlags, quietEpipe, reportError, resumeCommand } from './common';
+import { MULTI_PROCESS_HELP, addNprocFlag, startWorkers } from './workers';
 
 const TOOL = 'mt-eval';
 
 interface EvalFlags extends CommonFlags {
   pretrained?: string;
+  nproc?: number;
 }
 
 export function evalProgram(): Command {
@@ -26,11 +29,14 @@ export function evalProgram(): Command {
     dataRootHelp: "training image folder (one sub-folder per class); replaces the experiment's data.train",
   });
   program.option('--pretrained <checkpoint>', 'pre-training checkpoint to evaluate (default: outputs/<experiment-name>/last_epoch_ckpt.safetensors)');
+  addNprocFlag(program);
   program.addHelpText(
     'after',
     '\nExamples:\n' +
       '  npx mt-eval -f exps/arxiv/linear_eval_exp_byol.ts -b 256 -d cpu --experiment-name my_run\n' +
-      '  npx mt-eval -f exps/arxiv/linear_eval_exp.ts --experiment-name my_run --data-root data/train --val-root data/val\n',
+      '  npx mt-eval -f exps/arxiv/linear_eval_exp.ts --experiment-name my_run --data-root data/train --val-root data/val\n' +
+      '  npx mt-eval -f exps/arxiv/linear_eval_exp_byol.ts --experiment-name my_run -d cpu --nproc 2   # two processes\n' +
+      MULTI_PROCESS_HELP,
   );
   return configureProgram(program, TOOL);
 }
@@ -60,15 +66,29 @@ export async function runEvalCli(argv: string[]): Promise<number> {
   if ('exit' in parsed) return parsed.exit;
   const f = parsed.flags;
   const controller = new AbortController();
-  const run = new LinearEvalRun({ ...evalOptions(f), signal: controller.signal });
   if (f.dryRun) {
     try {
-      process.stdout.write(JSON.stringify(run.resolveConfig(), null, 2) + '\n');
+      process.stdout.write(JSON.stringify(new LinearEvalRun(evalOptions(f)).resolveConfig(), null, 2) + '\n');
       return 0;
     } catch (e) {
       return reportError(TOOL, e, !!f.verbose);
     }
   }
+  // Several processes: this invocation either launches this machine's workers or is one of them.
+  let processGroup: ProcessGroup | undefined;
+  let stopWatching = () => {};
+  try {
+    const w = await startWorkers({
+      tool: TOOL, argv, devices: f.devices, nproc: f.nproc, distUrl: f.distUrl, what: 'linear evaluation',
+      check: () => new LinearEvalRun(evalOptions(f)).resolveConfig(),
+      onOrphaned: () => controller.abort('SIGTERM'),
+    });
+    if ('exit' in w) return w.exit;
+    ({ processGroup, stopWatching } = w);
+  } catch (e) {
+    return reportError(TOOL, e, !!f.verbose);
+  }
+  const run = new LinearEvalRun({ ...evalOptions(f), signal: controller.signal, processGroup });
   const signals = handleSignals(TOOL, (sig) => controller.abort(sig));
   try {
     const result = await run.run();
@@ -87,5 +107,6 @@ export async function runEvalCli(argv: string[]): Promise<number> {
     return reportError(TOOL, e, !!f.verbose);
   } finally {
     signals.dispose();
+    stopWatching();
   }
 }

@@ -1,13 +1,9 @@
 // mt-train: Momentum² Teacher pre-training (the reference's tools/train.py).
 import { Command } from 'commander';
-import * as os from 'os';
-import { checkDevices, parseDevices } from '../devices';
-import { resolveRole } from '../distributed/context';
-import { launchWorkers, watchLauncher } from '../distributed/launch';
 import type { ProcessGroup } from '../distributed/process-group';
-import { UserError } from '../errors';
 import { PretrainOptions, PretrainRun } from '../pretrain';
-import { CommonFlags, addCommonFlags, configureProgram, exitCodeForSignal, handleSignals, parseFlags, positiveInt, quietEpipe, reportError, resumeCommand } from './common';
+import { CommonFlags, addCommonFlags, configureProgram, exitCodeForSignal, handleSignals, parseFlags, quietEpipe, reportError, resumeCommand } from './common';
+import { MULTI_PROCESS_HELP, addNprocFlag, startWorkers } from './workers';
 
 interface TrainFlags extends CommonFlags {
   nproc?: number;
@@ -30,16 +26,14 @@ export function trainProgram(): Command {
     resumeHelp: 'continue from the newest checkpoint of outputs/<experiment-name>/ (or the given file), exactly where it stopped; without -f the experiment comes from the checkpoint',
     dataRootHelp: "training image folder (one sub-folder per class); replaces the experiment's data.train",
   });
-  program.option('--nproc <n>', 'with -d cpu: data-parallel CPU processes on this machine (Gloo over TCP); the batch is split between them', positiveInt('--nproc'));
+  addNprocFlag(program);
   program.addHelpText(
     'after',
     '\nExamples:\n' +
       '  npx mt-train -f exps/arxiv/exp_8_v100/momentum2_teacher_100e_exp.ts -b 1024 -d cpu --experiment-name my_run\n' +
       '  npx mt-train -f exps/arxiv/exp_8_v100/momentum2_teacher_100e_exp.ts --experiment-name my_run --resume\n' +
       '  npx mt-train -f exps/quickstart.ts -d cpu --nproc 2        # two processes on this machine\n' +
-      '\nSeveral machines: the same command on each, with MACHINE=<index> MACHINE_TOTAL=<count> and\n' +
-      '--dist-url tcp://<machine 0>:<port>; or start one process per rank with torchrun / srun (RANK,\n' +
-      'WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT or SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID).\n',
+      MULTI_PROCESS_HELP,
   );
   return configureProgram(program, TOOL);
 }
@@ -80,25 +74,13 @@ export async function runTrainCli(argv: string[]): Promise<number> {
   let processGroup: ProcessGroup | undefined;
   let stopWatching = () => {};
   try {
-    const spec = parseDevices(f.devices);
-    if (spec.kind === 'cuda' && f.nproc !== undefined) throw new UserError('--nproc is for -d cpu; with GPUs the -d list sets the processes');
-    if (spec.kind === 'cuda') checkDevices(spec, 'training'); // once, here, rather than in every worker
-    const role = resolveRole({ localDevices: spec.kind === 'cpu' ? (f.nproc ?? 1) : spec.ids.length, distUrl: f.distUrl });
-    if (role.kind === 'launcher') {
-      new PretrainRun(trainOptions(f)).resolveConfig(); // a bad experiment fails here, once, not in every worker
-      const threads = String(Math.max(1, Math.floor(os.availableParallelism() / role.localWorkers)));
-      const r = await launchWorkers(role, {
-        command: process.execPath, args: [...process.execArgv, process.argv[1], ...argv],
-        perWorkerEnv: (): Record<string, string> => (process.env.OMP_NUM_THREADS ? {} : { OMP_NUM_THREADS: threads }),
-      });
-      if (r.message) process.stderr.write(`${TOOL}: ${r.message}\n`);
-      return r.exitCode;
-    }
-    if (role.context.worldSize > 1) {
-      const { ProcessGroup } = await import('../distributed/process-group');
-      processGroup = await ProcessGroup.fromContext(role.context);
-      stopWatching = watchLauncher(() => controller.abort('SIGTERM'));
-    }
+    const w = await startWorkers({
+      tool: TOOL, argv, devices: f.devices, nproc: f.nproc, distUrl: f.distUrl, what: 'training',
+      check: () => new PretrainRun(trainOptions(f)).resolveConfig(),
+      onOrphaned: () => controller.abort('SIGTERM'),
+    });
+    if ('exit' in w) return w.exit;
+    ({ processGroup, stopWatching } = w);
   } catch (e) {
     return reportError(TOOL, e, !!f.verbose);
   }
