@@ -9,12 +9,11 @@ import { DeviceSpec, checkDevices, describeDevices, engineDevice, parseDevices }
 import type { Checkpoint, EvalResult, ImageBatch, LinearProbeConfig } from './engine';
 import { UserError, errorMessage } from './errors';
 import { EncoderModelConfig, Experiment, LinearEvalConfig, displayPath, linearEvalBase } from './experiment';
-import { ConsoleReporter, MetricsWriter, RunLogger, consoleReporter, fixed, formatConfig } from './logging';
+import { ConsoleReporter, MetricsWriter, RunLogger, fixed, formatConfig } from './logging';
 import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment } from './overrides';
 import { BadDataReport, DataProvider, EpochSource, LabeledBatch, WHOLE_DATASET, badDataLine, checkDataset, dataProvider } from './data/epoch-source';
 import type { ProcessGroup } from './distributed/process-group';
-import { LoopPosition, LoopRun, localBatchSize, rankCheckpointDir, rankResume, runRanks } from './run-loop';
-import { makeSchedule } from './schedules';
+import { LoopPosition, LoopRun, localBatchSize, rankCheckpointDir, rankResume, runRanks, runSchedule } from './run-loop';
 
 /** What the loop needs from a probe (LinearProbe implements it). */
 export interface ProbeModel {
@@ -207,17 +206,7 @@ export class LinearEvalRun extends LoopRun<LinearEvalResult> {
         throw new UserError(`the training set has ${train.numClasses} classes but the validation set has ${val.numClasses}`);
       }
       const K = ipe * cfg.maxEpoch;
-      const lrBase = cfg.basicLrPerImg * cfg.batchSize;
-      const schedule = makeSchedule({
-        scheduler: cfg.scheduler,
-        lrBase,
-        itersPerEpoch: ipe,
-        totalEpochs: cfg.maxEpoch,
-        warmupEpochs: cfg.warmupEpochs,
-        warmupLr: cfg.warmupLr,
-        milestones: cfg.milestones,
-        stepEpochs: cfg.stepEpochs,
-      });
+      const { schedule, lrBase } = runSchedule(cfg, ipe);
       if (resumeState && (resumeState.itersPerEpoch !== ipe || resumeState.totalIterations !== K)) {
         throw new UserError(`cannot resume from ${displayPath(resumeFile!)}: the dataset or the number of epochs changed`);
       }
@@ -277,13 +266,9 @@ export class LinearEvalRun extends LoopRun<LinearEvalResult> {
 
       makeDirs(ckptDir);
       if (lead) this.lockFolder(outDir, 'mt-eval run');
-      const log = (logger = new RunLogger(lead ? path.join(outDir, FILES.evalLog) : undefined));
-      const rep = (reporter = consoleReporter('linear eval', lead ? (o.console ?? 'silent') : 'silent'));
-      log.addSink((line, level) => {
-        if (level === 'ERROR') return; // the caller reports errors; the log file keeps them
-        rep.line(line);
-        this.emit('log', line);
-      });
+      const { log, reporter: rep } = this.openLog(path.join(outDir, FILES.evalLog), 'linear eval', o.console, ranks);
+      logger = log;
+      reporter = rep;
       log.info(`linear evaluation ${cfg.name ?? ''} of ${displayPath(pretrained)} (${cfg.encoderPrefix}*)`);
       log.info(`devices: ${describeDevices(devices)}${world > 1 ? `, ${world} processes (${localBatch} images each per step)` : ''}`);
       log.info(`resolved experiment:\n${formatConfig(cfg)}`);

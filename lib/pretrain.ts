@@ -8,15 +8,14 @@ import { DeviceSpec, checkDevices, describeDevices, engineDevice, parseDevices }
 import type { M2TConfig, StepResult, ImageBatch } from './engine';
 import { UserError, errorMessage } from './errors';
 import { DatasetConfig, Experiment, PretrainConfig, displayPath, pretrainBase } from './experiment';
-import { ConsoleReporter, MetricsWriter, RunLogger, consoleReporter, fixed, formatConfig } from './logging';
+import { ConsoleReporter, MetricsWriter, RunLogger, fixed, formatConfig } from './logging';
 import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment } from './overrides';
 import { DataProvider, EpochSource, PretrainBatch, badDataLine, checkDataset, dataProvider } from './data/epoch-source';
-import { Schedule, makeSchedule } from './schedules';
 import { EvaluationResult, evaluateFeatures, formatEvaluation } from './feature-eval';
 import type { ProcessGroup } from './distributed/process-group';
 import { KnnMonitor, type MonitorResult } from './monitor';
 import { reportAtEnd } from './report';
-import { LoopPosition, LoopRun, localBatchSize, rankCheckpointDir, rankResume, round, runRanks } from './run-loop';
+import { LoopPosition, LoopRun, localBatchSize, rankCheckpointDir, rankResume, round, runRanks, runSchedule } from './run-loop';
 
 /** What the loop needs from a model (Momentum2Teacher implements it). */
 export interface PretrainModel {
@@ -190,17 +189,7 @@ export class PretrainRun extends LoopRun<PretrainResult> {
         );
       }
       const K = ipe * cfg.maxEpoch;
-      const lrBase = cfg.basicLrPerImg * cfg.batchSize;
-      const schedule: Schedule = makeSchedule({
-        scheduler: cfg.scheduler,
-        lrBase,
-        itersPerEpoch: ipe,
-        totalEpochs: cfg.maxEpoch,
-        warmupEpochs: cfg.warmupEpochs,
-        warmupLr: cfg.warmupLr,
-        milestones: cfg.milestones,
-        stepEpochs: cfg.stepEpochs,
-      });
+      const { schedule, lrBase } = runSchedule(cfg, ipe);
       if (resumeState && (resumeState.itersPerEpoch !== ipe || resumeState.totalIterations !== K)) {
         throw new UserError(
           `cannot resume from ${resumeFile}: it was written with ${resumeState.itersPerEpoch} iterations per epoch ` +
@@ -245,13 +234,9 @@ export class PretrainRun extends LoopRun<PretrainResult> {
       const prev = lead && !resumeFile && fs.existsSync(outDir) ? newestCheckpointQuiet(outDir) : undefined;
       makeDirs(ckptDir);
       if (lead) this.lockFolder(outDir, 'mt-train run');
-      const log = (logger = new RunLogger(lead ? path.join(outDir, FILES.trainLog) : undefined));
-      const rep = (reporter = consoleReporter('train', lead ? (o.console ?? 'silent') : 'silent'));
-      log.addSink((line, level) => {
-        if (level === 'ERROR') return; // the caller reports errors; the log file keeps them
-        rep.line(line);
-        this.emit('log', line);
-      });
+      const { log, reporter: rep } = this.openLog(path.join(outDir, FILES.trainLog), 'train', o.console, ranks);
+      logger = log;
+      reporter = rep;
       if (prev) {
         log.warn(
           `${displayPath(outDir)} already holds a checkpoint at iteration ${prev.state.iteration}; starting over ` +

@@ -6,11 +6,11 @@ import * as path from 'path';
 import { FILES, RunState, readRunState } from './checkpoint';
 import type { EpochSource } from './data/epoch-source';
 import { UserError } from './errors';
-import { displayPath } from './experiment';
-import { ConsoleReporter, Meter, MetricsWriter, RunLogger, fixed, formatRemaining } from './logging';
+import { AnyConfig, displayPath } from './experiment';
+import { ConsoleReporter, Meter, MetricsWriter, RunLogger, consoleReporter, fixed, formatRemaining } from './logging';
 import type { ProcessGroup } from './distributed/process-group';
 import { StoppableRun } from './run';
-import type { Schedule } from './schedules';
+import { Schedule, makeSchedule } from './schedules';
 
 /** How long ranks wait for rank 0 at an epoch's end (checkpoint, evaluation, kNN monitor): generous, since a
  *  dead rank is noticed at once through its closed connections; a hung one within the group's own timeout. */
@@ -58,6 +58,22 @@ export function rankResume(file: string, state: RunState, r: RunRanks, ckptDir: 
   const own = path.join(ckptDir, path.basename(file));
   if (!fs.existsSync(own)) throw new UserError(`cannot resume rank ${r.rank}: its checkpoint ${displayPath(own)} is missing`);
   return { file: own, state: readRunState(own) };
+}
+
+/** The learning rate of every iteration (spec §5), lr_base = basicLrPerImg · batchSize. */
+export function runSchedule(cfg: AnyConfig, itersPerEpoch: number): { schedule: Schedule; lrBase: number } {
+  const lrBase = cfg.basicLrPerImg * cfg.batchSize;
+  const schedule = makeSchedule({
+    scheduler: cfg.scheduler,
+    lrBase,
+    itersPerEpoch,
+    totalEpochs: cfg.maxEpoch,
+    warmupEpochs: cfg.warmupEpochs,
+    warmupLr: cfg.warmupLr,
+    milestones: cfg.milestones,
+    stepEpochs: cfg.stepEpochs,
+  });
+  return { schedule, lrBase };
 }
 
 /** What a checkpoint records of the loop's position. */
@@ -123,6 +139,19 @@ export interface LoopResult {
 
 /** A run (pre-training, linear evaluation) whose body is the one loop below. */
 export abstract class LoopRun<R> extends StoppableRun<R> {
+  /** The run's log and console: rank 0 writes `file` and reports progress; the other ranks log nowhere.
+   *  Every line but errors (the caller reports those) also goes out as a 'log' event. */
+  protected openLog(file: string, label: string, mode: Parameters<typeof consoleReporter>[1], r: RunRanks): { log: RunLogger; reporter: ConsoleReporter } {
+    const log = new RunLogger(r.lead ? file : undefined);
+    const reporter = consoleReporter(label, r.lead ? (mode ?? 'silent') : 'silent');
+    log.addSink((line, level) => {
+      if (level === 'ERROR') return;
+      reporter.line(line);
+      this.emit('log', line);
+    });
+    return { log, reporter };
+  }
+
   protected async loop<B extends { release?(): void }>(s: LoopSpec<B>): Promise<LoopResult> {
     const { source, schedule, maxEpoch, log, metrics, ckptDir } = s;
     const { worldSize: world, group } = s.ranks;
