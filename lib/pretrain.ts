@@ -243,6 +243,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
         tauBase: cfg.tauBase,
         optimizer: { ...cfg.optimizer },
         bnDoubleUnbias: cfg.bnDoubleUnbias,
+        precision: cfg.precision,
       };
       const model = o.createModel ? o.createModel(modelConfig) : await nativeModel({ ...modelConfig, processGroup: pg });
 
