@@ -9,7 +9,8 @@
 //   conv_ceiling --arch resnet50 --size 112 --batch 16 --threads 2 --precision fp32 --budget 10
 // prints one JSON line: {"images_per_s", "step_conv_s", "forward_s", "backward_data_s",
 // "backward_weights_s", "convs", "reps"}. --precision bf16 times the engine's mixed-precision
-// primitives (bf16 operands; f32 outputs and weight gradients).
+// primitives (bf16 operands; f32 outputs and weight gradients). --blocked lets oneDNN choose the
+// activations' layout too (not what the engine runs; for comparing layouts).
 #include <omp.h>
 
 #include <algorithm>
@@ -172,7 +173,6 @@ int main(int argc, char** argv) {
     for (auto& [prim, args] : list) {
       auto a = args;
       // Every primitive shares one scratchpad (they run one at a time), as the engine's do.
-      for (const auto& d : scratch_mds) (void)d;
       const auto t0 = std::chrono::steady_clock::now();
       for (int r = 0; r < times; ++r) {
         memory sp(dnnl::memory::desc({static_cast<int64_t>(scratch)}, dt::u8, tag::x), eng, pad.data());
