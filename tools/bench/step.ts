@@ -96,13 +96,16 @@ function ceilingBinary(): string | undefined {
   return build.status === 0 && fs.existsSync(bin) ? bin : undefined;
 }
 
-/** images/s the step's convolutions alone allow (tools/bench/conv-ceiling). */
-function ceiling(bin: string, c: Config, threads: number, budget: number): number | undefined {
+/** images/s (and images per CPU-second) the step's convolutions alone allow (tools/bench/conv-ceiling). */
+function ceiling(bin: string, c: Config, threads: number, budget: number): { ips: number; perCpu: number } | undefined {
   const args = ['--arch', c.arch, '--size', String(c.size), '--batch', String(c.batch), '--threads', String(threads),
     '--precision', c.precision, '--budget', String(Math.max(2, budget / 2))];
   if (c.smallStem) args.push('--small-stem');
   const r = spawnSync(bin, args, { encoding: 'utf8' });
-  try { return (JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { images_per_s: number }).images_per_s; } catch { return undefined; }
+  try {
+    const j = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { images_per_s: number; images_per_cpu_s: number };
+    return { ips: j.images_per_s, perCpu: j.images_per_cpu_s };
+  } catch { return undefined; }
 }
 
 async function main(): Promise<void> {
@@ -142,7 +145,8 @@ async function main(): Promise<void> {
     if (bin && c.arch === 'resnet50') {
       const ceil = ceiling(bin, c, threads, budget);
       line += ceil === undefined ? '; conv ceiling unavailable'
-        : `; oneDNN ${c.precision} conv ceiling ${ceil.toFixed(2)} img/s, ours ${((100 * o.ips) / ceil).toFixed(0)}% of it`;
+        : `; oneDNN ${c.precision} conv ceiling ${ceil.ips.toFixed(2)} img/s, ${ceil.perCpu.toFixed(2)} img/CPU-s: ours ` +
+          `${((100 * o.ips) / ceil.ips).toFixed(0)}% of it (${((100 * o.perCpu) / ceil.perCpu).toFixed(0)}% per CPU-s)`;
     }
     console.log(line);
   }
