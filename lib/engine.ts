@@ -49,6 +49,9 @@ export interface M2TConfig extends EncoderConfig {
   optimizer?: OptimizerConfig;
   /** Reproduce quirk 1 (extra n/(n−1) on the momentum-BN variance). Default true. */
   bnDoubleUnbias?: boolean;
+  /** Convolution arithmetic: 'fp32' (default) or 'bf16' mixed precision (bf16 operands, f32
+   *  accumulation, f32 weights/optimizer/BN/heads/loss; needs AVX512-BF16 or AMX). */
+  precision?: 'fp32' | 'bf16';
   /** Data-parallel training: step() averages the student's gradients over this group's processes
    *  (BN and momentum-BN statistics stay per process, as in the reference). */
   processGroup?: ProcessGroup;

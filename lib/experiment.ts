@@ -248,6 +248,8 @@ export const PretrainSchema = z
       .strict(),
     /** Quirk 1 (docs/algorithm.md): the extra n/(n−1) on the momentum-BN variance. */
     bnDoubleUnbias: settingSchema('bnDoubleUnbias') as z.ZodBoolean,
+    /** Convolution arithmetic: 'fp32' or 'bf16' mixed precision (docs/algorithm.md, "Mixed precision"). */
+    precision: settingSchema('precision') as z.ZodEnum<['fp32', 'bf16']>,
     model: PretrainModelSchema,
     data: z
       .object({
@@ -589,6 +591,7 @@ export const pretrainBase: Experiment<'pretrain'> = new Experiment<'pretrain'>(
       eta: settingDefault<number>('optimizer.eta'),
     },
     bnDoubleUnbias: settingDefault<boolean>('bnDoubleUnbias'),
+    precision: settingDefault<'fp32' | 'bf16'>('precision'),
     model: {
       arch: settingDefault<string>('arch'),
       width: settingDefault<number>('width'),

@@ -211,6 +211,7 @@ export class PretrainRun extends LoopRun<PretrainResult> {
         tauBase: cfg.tauBase,
         optimizer: { ...cfg.optimizer },
         bnDoubleUnbias: cfg.bnDoubleUnbias,
+        precision: cfg.precision,
       };
       const model = o.createModel ? o.createModel(modelConfig) : await nativeModel({ ...modelConfig, processGroup: ranks.group });
 

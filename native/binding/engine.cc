@@ -111,9 +111,11 @@ M2TConfig read_m2t_config(Napi::Env env, Napi::Value v) {
   Fields f(env, v, "Momentum2Teacher config");
   // device and processGroup are read by the Momentum2Teacher constructor.
   f.only({"arch", "width", "smallStem", "threads", "seed", "hiddenDim", "outDim", "totalIterations", "tauBase",
-          "optimizer", "bnDoubleUnbias", "device", "processGroup"});
+          "optimizer", "bnDoubleUnbias", "precision", "device", "processGroup"});
   M2TConfig c;
   c.encoder = read_encoder(env, f);
+  c.encoder.precision = f.string("precision", setting_default_string("precision"));
+  guarded(env, [&] { check_setting("precision", c.encoder.precision); });
   c.hidden_dim = integer_setting(f, "hiddenDim");
   c.out_dim = integer_setting(f, "outDim");
   if (!f.has("totalIterations")) throw Napi::TypeError::New(env, "Momentum2Teacher config: 'totalIterations' is required");

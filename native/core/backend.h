@@ -22,7 +22,12 @@ namespace m2t {
 
 struct ConvGeom {
   int64_t cin, cout, kernel, stride, pad;
+  // F32, or BF16 for mixed precision: the kernel casts x, dy and w to bf16 itself and computes
+  // in bf16 with f32 accumulation; y, dx and dw stay f32 (docs/algorithm.md, "Mixed precision").
+  // make_conv throws Error naming the CPU's ISA when the machine has no bf16 convolution.
+  DType compute = DType::F32;
 };
+
 
 // One convolution layer's kernels; implementations cache their setup per input shape.
 class ConvKernel {

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,23 @@ Device parse_device(const std::string& s, const char* what = "device");
 enum class DType { F32, BF16, I32 };
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
+
+// f32 → bf16 rounding to nearest, ties to even (what oneDNN's reorders do); NaN stays NaN.
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+inline float bf16_to_f32(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// f rounded to the nearest bf16 value, as f32.
+inline float round_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
 
 using Shape = std::vector<int64_t>;
 

@@ -6,8 +6,9 @@
 
 namespace m2t {
 
-Conv2d::Conv2d(Backend& be, std::string name, int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t pad)
-    : kernel_(be.make_conv({cin, cout, k, stride, pad})) {
+Conv2d::Conv2d(Backend& be, std::string name, int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t pad,
+               DType compute)
+    : kernel_(be.make_conv({cin, cout, k, stride, pad, compute})) {
   weight.name = std::move(name);
   weight.kind = ParamKind::ConvWeight;
   weight.value = Tensor({cout, cin, k, k}, be.device());

@@ -11,7 +11,9 @@ namespace m2t {
 
 class Conv2d {
  public:
-  Conv2d(Backend& be, std::string name, int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t pad);
+  // compute: the convolution's arithmetic (BF16: mixed precision, ConvGeom); weights stay f32.
+  Conv2d(Backend& be, std::string name, int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t pad,
+         DType compute = DType::F32);
   void register_in(Registry& r) { r.param(weight); }
   void forward(const Tensor& x, Tensor& y) { kernel_->forward(x, weight.value, y); }
   // Writes weight.grad; writes dx unless it is null.

@@ -29,8 +29,8 @@ int64_t scaled(int64_t c, double width) { return std::max<int64_t>(1, std::lroun
 
 // The projection shortcut (1x1 conv with the stride → BN), when present.
 struct Downsample {
-  Downsample(Backend& be, const std::string& p, int64_t cin, int64_t cout, int64_t stride)
-      : conv(be, p + ".downsample.0.weight", cin, cout, 1, stride, 0), bn(p + ".downsample.1", cout, be.device()) {}
+  Downsample(Backend& be, const std::string& p, int64_t cin, int64_t cout, int64_t stride, DType ct)
+      : conv(be, p + ".downsample.0.weight", cin, cout, 1, stride, 0, ct), bn(p + ".downsample.1", cout, be.device()) {}
   Conv2d conv;
   BatchNorm bn;
   Tensor a, b, da, dx;
@@ -56,9 +56,9 @@ class BlockBase : public Block {
 
  protected:
   // Call at the end of the derived constructor, after units_ holds the main path.
-  void add_shortcut(Backend& be, const std::string& p, int64_t cin, int64_t cout, int64_t stride) {
+  void add_shortcut(Backend& be, const std::string& p, int64_t cin, int64_t cout, int64_t stride, DType ct) {
     if (stride == 1 && cin == cout) return;
-    down_ = std::make_unique<Downsample>(be, p, cin, cout, stride);
+    down_ = std::make_unique<Downsample>(be, p, cin, cout, stride, ct);
     units_.emplace_back(&down_->conv, &down_->bn);
   }
   const Tensor& shortcut_forward(Backend& be, const Tensor& x, int G, BnMode mode) {
@@ -83,13 +83,13 @@ class BlockBase : public Block {
 // 3x3 → BN → ReLU → 3x3 → BN, + shortcut, ReLU.
 class BasicBlock final : public BlockBase {
  public:
-  BasicBlock(Backend& be, const std::string& p, int64_t cin, int64_t planes, int64_t stride)
-      : conv1_(be, p + ".conv1.weight", cin, planes, 3, stride, 1),
+  BasicBlock(Backend& be, const std::string& p, int64_t cin, int64_t planes, int64_t stride, DType ct)
+      : conv1_(be, p + ".conv1.weight", cin, planes, 3, stride, 1, ct),
         bn1_(p + ".bn1", planes, be.device()),
-        conv2_(be, p + ".conv2.weight", planes, planes, 3, 1, 1),
+        conv2_(be, p + ".conv2.weight", planes, planes, 3, 1, 1, ct),
         bn2_(p + ".bn2", planes, be.device()) {
     units_ = {{&conv1_, &bn1_}, {&conv2_, &bn2_}};
-    add_shortcut(be, p, cin, planes, stride);
+    add_shortcut(be, p, cin, planes, stride, ct);
   }
   void forward(Backend& be, const Tensor& x, int G, BnMode mode) override {
     x_ = &x;
@@ -119,15 +119,15 @@ class BasicBlock final : public BlockBase {
 // 1x1 → BN → ReLU → 3x3 (stride) → BN → ReLU → 1x1 (4·planes) → BN, + shortcut, ReLU.
 class BottleneckBlock final : public BlockBase {
  public:
-  BottleneckBlock(Backend& be, const std::string& p, int64_t cin, int64_t planes, int64_t stride)
-      : conv1_(be, p + ".conv1.weight", cin, planes, 1, 1, 0),
+  BottleneckBlock(Backend& be, const std::string& p, int64_t cin, int64_t planes, int64_t stride, DType ct)
+      : conv1_(be, p + ".conv1.weight", cin, planes, 1, 1, 0, ct),
         bn1_(p + ".bn1", planes, be.device()),
-        conv2_(be, p + ".conv2.weight", planes, planes, 3, stride, 1),
+        conv2_(be, p + ".conv2.weight", planes, planes, 3, stride, 1, ct),
         bn2_(p + ".bn2", planes, be.device()),
-        conv3_(be, p + ".conv3.weight", planes, planes * 4, 1, 1, 0),
+        conv3_(be, p + ".conv3.weight", planes, planes * 4, 1, 1, 0, ct),
         bn3_(p + ".bn3", planes * 4, be.device()) {
     units_ = {{&conv1_, &bn1_}, {&conv2_, &bn2_}, {&conv3_, &bn3_}};
-    add_shortcut(be, p, cin, planes * 4, stride);
+    add_shortcut(be, p, cin, planes * 4, stride, ct);
   }
   void forward(Backend& be, const Tensor& x, int G, BnMode mode) override {
     x_ = &x;
@@ -165,16 +165,18 @@ class BottleneckBlock final : public BlockBase {
 void validate(const EncoderConfig& cfg) {
   check_setting("arch", cfg.arch);
   check_setting("width", cfg.width);
+  check_setting("precision", cfg.precision);
 }
 
 ResNet::ResNet(Backend& be, const EncoderConfig& cfg, const std::string& prefix) : be_(be), cfg_(cfg) {
   validate(cfg);
   const ArchSpec& a = *find_arch(cfg.arch);
   const int64_t stem = scaled(64, cfg.width);
+  const DType ct = cfg.conv_compute();
   if (cfg.small_stem)
-    conv1_ = std::make_unique<Conv2d>(be, prefix + "conv1.weight", 3, stem, 3, 1, 1);
+    conv1_ = std::make_unique<Conv2d>(be, prefix + "conv1.weight", 3, stem, 3, 1, 1, ct);
   else
-    conv1_ = std::make_unique<Conv2d>(be, prefix + "conv1.weight", 3, stem, 7, 2, 3);
+    conv1_ = std::make_unique<Conv2d>(be, prefix + "conv1.weight", 3, stem, 7, 2, 3, ct);
   bn1_ = std::make_unique<BatchNorm>(prefix + "bn1", stem, be.device());
   int64_t cin = stem;
   for (int s = 0; s < 4; ++s) {
@@ -183,10 +185,10 @@ ResNet::ResNet(Backend& be, const EncoderConfig& cfg, const std::string& prefix)
       const int64_t stride = (s > 0 && i == 0) ? 2 : 1;
       const std::string p = prefix + "layer" + std::to_string(s + 1) + "." + std::to_string(i);
       if (a.bottleneck) {
-        blocks_.push_back(std::make_unique<BottleneckBlock>(be, p, cin, planes, stride));
+        blocks_.push_back(std::make_unique<BottleneckBlock>(be, p, cin, planes, stride, ct));
         cin = planes * 4;
       } else {
-        blocks_.push_back(std::make_unique<BasicBlock>(be, p, cin, planes, stride));
+        blocks_.push_back(std::make_unique<BasicBlock>(be, p, cin, planes, stride, ct));
         cin = planes;
       }
     }

@@ -15,6 +15,9 @@ struct EncoderConfig {
   std::string arch = setting_default_string("arch");  // resnet18/34/50/101/152
   double width = setting_default_number("width");
   bool small_stem = setting_default_bool("smallStem");
+  // "fp32" or "bf16": the convolutions' arithmetic (docs/algorithm.md, "Mixed precision").
+  std::string precision = setting_default_string("precision");
+  DType conv_compute() const { return precision == "bf16" ? DType::BF16 : DType::F32; }
 };
 
 // Throws RangeError naming `arch` or `width` when they are not valid (ranges: the settings table).

@@ -2,16 +2,24 @@
 // Prints images/s of ours and, when a Python with torch is found (M2T_TORCH_PYTHON, .venv,
 // or python3), of the PyTorch reference model (tools/bench/torch_step.py) on the same thread
 // count, and the ratio ours/PyTorch. Numbers, not assertions.
+//
+// Precision: the bf16 row runs our mixed precision (precision: 'bf16') against PyTorch's bf16
+// autocast, and prints bf16/fp32 of ours. For ResNet-50 rows it also prints ours as a percentage
+// of the oneDNN convolution ceiling of the same step (tools/bench/conv-ceiling, built on demand
+// into build/conv-ceiling: every convolution of the step at its shape, nothing else) — a step
+// can be no faster. --no-ceiling skips that; --only-precision fp32|bf16 runs just those rows.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Momentum2Teacher, type Arch } from '../../lib/engine';
 import { syntheticBatch } from './inputs';
 
-interface Config { arch: Arch; smallStem: boolean; size: number; batch: number }
+type Precision = 'fp32' | 'bf16';
+interface Config { arch: Arch; smallStem: boolean; size: number; batch: number; precision: Precision }
 const CONFIGS: Config[] = [
-  { arch: 'resnet18', smallStem: true, size: 32, batch: 64 },
-  { arch: 'resnet50', smallStem: false, size: 112, batch: 16 },
+  { arch: 'resnet18', smallStem: true, size: 32, batch: 64, precision: 'fp32' },
+  { arch: 'resnet50', smallStem: false, size: 112, batch: 16, precision: 'fp32' },
+  { arch: 'resnet50', smallStem: false, size: 112, batch: 16, precision: 'bf16' },
 ];
 
 function arg(name: string, def: string): string {
@@ -23,6 +31,7 @@ function arg(name: string, def: string): string {
 async function ours(c: Config, threads: number, budget: number): Promise<{ ips: number; iters: number; perCpu: number }> {
   const net = new Momentum2Teacher({
     arch: c.arch, smallStem: c.smallStem, totalIterations: 100000, threads, hiddenDim: 4096, outDim: 256,
+    precision: c.precision,
   });
   const v1 = syntheticBatch(c.batch, c.size, 1), v2 = syntheticBatch(c.batch, c.size, 2);
   await net.step(v1, v2, 0.05); // warm-up: primitive creation, allocation
@@ -69,11 +78,33 @@ function torchRef(py: string, c: Config, threads: number, budget: number): { ips
   const args = ['tools/bench/torch_step.py', '--arch', c.arch, '--size', String(c.size), '--batch', String(c.batch),
     '--threads', String(threads), '--budget', String(budget)];
   if (c.smallStem) args.push('--small-stem');
+  if (c.precision === 'bf16') args.push('--precision', 'bf16');
   const r = spawnSync(py, args, { encoding: 'utf8' });
   const line = r.stdout.trim().split('\n').pop();
   try {
     const j = JSON.parse(line ?? '');
     return { ips: j.images_per_s, peakMB: j.peak_rss_mb };
+  } catch { return undefined; }
+}
+
+/** The conv-ceiling binary, configured and built into build/conv-ceiling when missing or stale. */
+function ceilingBinary(): string | undefined {
+  const dir = path.join('build', 'conv-ceiling');
+  const cfg = spawnSync('cmake', ['-S', path.join('tools', 'bench', 'conv-ceiling'), '-B', dir], { stdio: 'ignore' });
+  const build = cfg.status === 0 ? spawnSync('cmake', ['--build', dir], { stdio: 'ignore' }) : cfg;
+  const bin = path.join(dir, 'conv_ceiling');
+  return build.status === 0 && fs.existsSync(bin) ? bin : undefined;
+}
+
+/** images/s (and images per CPU-second) the step's convolutions alone allow (tools/bench/conv-ceiling). */
+function ceiling(bin: string, c: Config, threads: number, budget: number): { ips: number; perCpu: number } | undefined {
+  const args = ['--arch', c.arch, '--size', String(c.size), '--batch', String(c.batch), '--threads', String(threads),
+    '--precision', c.precision, '--budget', String(Math.max(2, budget / 2))];
+  if (c.smallStem) args.push('--small-stem');
+  const r = spawnSync(bin, args, { encoding: 'utf8' });
+  try {
+    const j = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { images_per_s: number; images_per_cpu_s: number };
+    return { ips: j.images_per_s, perCpu: j.images_per_cpu_s };
   } catch { return undefined; }
 }
 
@@ -87,16 +118,36 @@ async function main(): Promise<void> {
     return;
   }
   const py = process.argv.includes('--no-torch') ? undefined : findTorchPython();
+  const only = arg('only-precision', '');
+  const bin = process.argv.includes('--no-ceiling') ? undefined : ceilingBinary();
   console.log(`Momentum² Teacher step, CPU, ${threads} threads, ~${budget}s per measurement; peak = the process's peak RSS`);
+  const fp32Ips = new Map<string, number>();
   for (const c of CONFIGS) {
-    const label = `${c.arch}${c.smallStem ? ' small-stem' : ''} ${c.size}px batch ${c.batch}`;
-    const o = oursInChild(c, threads, budget);
+    if (only && c.precision !== only) continue;
+    const key = `${c.arch}${c.smallStem ? ' small-stem' : ''} ${c.size}px batch ${c.batch}`;
+    const label = `${key} ${c.precision}`;
+    let o: Measured;
+    try {
+      o = oursInChild(c, threads, budget);
+    } catch (e) {
+      console.log(`${label}: ours failed: ${(e as Error).message.split('\n')[0]}`);
+      continue;
+    }
     let line = `${label}: ours ${o.ips.toFixed(2)} img/s, ${o.perCpu.toFixed(2)} img/CPU-s (${o.iters} steps), peak ${o.peakMB.toFixed(0)} MB`;
+    if (c.precision === 'fp32') fp32Ips.set(key, o.ips);
+    else if (fp32Ips.has(key)) line += `; ${c.precision}/fp32 ${(o.ips / (fp32Ips.get(key) as number)).toFixed(2)}x`;
     const t = py ? torchRef(py, c, threads, budget) : undefined;
+    const torchName = c.precision === 'bf16' ? 'pytorch bf16 autocast' : 'pytorch';
     if (t !== undefined) {
-      line += `; pytorch ${t.ips.toFixed(2)} img/s, ratio ${(o.ips / t.ips).toFixed(2)}x`;
+      line += `; ${torchName} ${t.ips.toFixed(2)} img/s, ratio ${(o.ips / t.ips).toFixed(2)}x`;
       if (t.peakMB !== undefined) line += `, peak ${t.peakMB.toFixed(0)} MB (ours/pytorch ${(o.peakMB / t.peakMB).toFixed(2)})`;
     } else line += '; pytorch not installed';
+    if (bin && c.arch === 'resnet50') {
+      const ceil = ceiling(bin, c, threads, budget);
+      line += ceil === undefined ? '; conv ceiling unavailable'
+        : `; oneDNN ${c.precision} conv ceiling ${ceil.ips.toFixed(2)} img/s, ${ceil.perCpu.toFixed(2)} img/CPU-s: ours ` +
+          `${((100 * o.ips) / ceil.ips).toFixed(0)}% of it (${((100 * o.perCpu) / ceil.perCpu).toFixed(0)}% per CPU-s)`;
+    }
     console.log(line);
   }
 }

@@ -7,6 +7,11 @@ reference model of tools/golden/reference.py.
 
     python3 tools/bench/torch_step.py --arch resnet18 --small-stem --size 32 --batch 64 --threads 2
     python3 tools/bench/torch_step.py --arch resnet50 --size 112 --batch 16 --threads 2
+    python3 tools/bench/torch_step.py --arch resnet50 --size 112 --batch 16 --threads 2 --precision bf16
+
+--precision bf16 runs the iteration under torch.autocast("cpu", dtype=torch.bfloat16): PyTorch's
+CPU mixed precision (convolutions and linear layers in bf16, fp32 master weights and optimizer),
+its best CPU configuration for this model.
 
 Prints the iteration counts on stderr and one JSON line on stdout:
 {"impl":"pytorch","arch":...,"size":...,"batch":...,"threads":...,"images_per_s":...}
@@ -45,6 +50,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--total-iters", type=int, default=100000, help="K for the tau / alpha schedules")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: torch.autocast on CPU")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -57,20 +63,26 @@ def main():
     x1 = torch.randn(shape)
     x2 = torch.randn(shape)
 
+    def iteration(k):
+        if args.precision == "bf16":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return R.m2t_iteration(model, opt, x1, x2, k)
+        return R.m2t_iteration(model, opt, x1, x2, k)
+
     k = 0
     t_last = None
     for _ in range(max(1, args.warmup)):
         t0 = time.perf_counter()
-        R.m2t_iteration(model, opt, x1, x2, k)
+        iteration(k)
         t_last = time.perf_counter() - t0
         k += 1
     iters = args.iters if args.iters > 0 else int(max(args.min_iters, min(args.max_iters, args.budget // max(t_last, 1e-9))))
-    print(f"[torch_step] {args.arch} size {args.size} batch {args.batch} threads {args.threads}: "
+    print(f"[torch_step] {args.precision} {args.arch} size {args.size} batch {args.batch} threads {args.threads}: "
           f"warm-up {max(1, args.warmup)} steps (last {t_last:.3f} s), timing {iters} steps", file=sys.stderr)
 
     t0 = time.perf_counter()
     for _ in range(iters):
-        loss, _ = R.m2t_iteration(model, opt, x1, x2, k)
+        loss, _ = iteration(k)
         k += 1
     elapsed = time.perf_counter() - t0
     if not (loss == loss):  # NaN guard
@@ -82,6 +94,7 @@ def main():
         "size": args.size,
         "batch": args.batch,
         "threads": args.threads,
+        "precision": args.precision,
         "images_per_s": round(args.batch * iters / elapsed, 3),
         "small_stem": args.small_stem,
         "width": args.width,

@@ -4,6 +4,12 @@
 // per call — cheap next to the convolution itself. Primitives are cached per input shape.
 // Scratchpads are user-managed: one buffer per calling thread, grown to the largest need, so
 // steady-state iterations allocate nothing (library-managed scratchpads page-faulted per call).
+//
+// Mixed precision (ConvGeom::compute == BF16): the kernel owns every cast. x and dy arrive f32
+// and are rounded to bf16 (round-to-nearest-even, a oneDNN reorder into a per-thread buffer);
+// the f32 master weights are reordered straight into the primitive's bf16 blocked layout; the
+// primitives accumulate in f32 and write y, dx and dw as f32. So f32 tensors and every other op
+// are untouched, and the f32 path below is the same code as without mixed precision.
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -38,16 +44,47 @@ memory scratchpad_for(const PD& pd) {
   return memory(d, engine(), buf.data());
 }
 
+// A per-thread bf16 staging buffer (slot 0: x, slot 1: dy) of at least `md`'s size.
+memory bf16_buffer(const memory::desc& md, int slot) {
+  thread_local std::vector<char> buf[2];
+  const size_t need = md.get_size();
+  if (buf[slot].size() < need) buf[slot].resize(need);
+  return memory(md, engine(), buf[slot].data());
+}
+
+const char* isa_name(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::sse41: return "SSE4.1";
+    case dnnl::cpu_isa::avx: return "AVX";
+    case dnnl::cpu_isa::avx2: return "AVX2";
+    case dnnl::cpu_isa::avx2_vnni: return "AVX2-VNNI";
+    case dnnl::cpu_isa::avx512_mic: return "AVX512 (MIC)";
+    case dnnl::cpu_isa::avx512_mic_4ops: return "AVX512 (MIC 4ops)";
+    case dnnl::cpu_isa::avx512_core: return "AVX512";
+    case dnnl::cpu_isa::avx512_core_vnni: return "AVX512-VNNI";
+    case dnnl::cpu_isa::avx512_core_bf16: return "AVX512-BF16";
+    case dnnl::cpu_isa::avx512_core_amx: return "AMX";
+    default: return "no vector extension oneDNN uses";
+  }
+}
+
+void require_bf16_conv();
+
 class ConvCpu final : public ConvKernel {
  public:
-  explicit ConvCpu(const ConvGeom& g) : g_(g) {}
+  explicit ConvCpu(const ConvGeom& g) : g_(g), bf16_(g.compute == DType::BF16) {
+    M2T_CHECK(g.compute == DType::F32 || g.compute == DType::BF16, "conv: compute type ", dtype_name(g.compute),
+              " is not supported (f32 or bf16)");
+    if (bf16_) require_bf16_conv();
+  }
 
   void forward(const Tensor& x, const Tensor& w, Tensor& y) override {
+    check_f32(x, "x");
     Entry& e = entry(x.shape());
     y.resize(e.y_shape);
-    memory src(e.src_md, engine(), const_cast<float*>(x.data()));
-    memory dst(e.dst_md, engine(), y.data());
     dnnl::stream s(engine());
+    memory src = input(s, e.src_md, x, 0);
+    memory dst(e.dst_md, engine(), y.data());
     memory wm = weights_for(s, e.fwd_pd.weights_desc(), w, e.fwd_w);
     e.fwd.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst},
                       {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.fwd_pd)}});
@@ -55,12 +92,13 @@ class ConvCpu final : public ConvKernel {
   }
 
   void backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, Tensor& dx) override {
+    check_f32(dy, "dy");
     Entry& e = entry(x_shape);
     ensure_bwd(e);
     dx.resize(x_shape);
-    memory ddst(e.dst_md, engine(), const_cast<float*>(dy.data()));
-    memory dsrc(e.src_md, engine(), dx.data());
     dnnl::stream s(engine());
+    memory ddst = input(s, e.dst_md, dy, 1);
+    memory dsrc(e.src_md, engine(), dx.data());
     memory wm = weights_for(s, e.bwd_data_pd.weights_desc(), w, e.bwd_w);
     e.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dsrc},
                            {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.bwd_data_pd)}});
@@ -68,12 +106,14 @@ class ConvCpu final : public ConvKernel {
   }
 
   void backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw) override {
+    check_f32(x, "x");
+    check_f32(dy, "dy");
     Entry& e = entry(x.shape());
     ensure_bwd(e);
-    memory src(e.src_md, engine(), const_cast<float*>(x.data()));
-    memory ddst(e.dst_md, engine(), const_cast<float*>(dy.data()));
-    memory user_dw(user_w_md(), engine(), dw.data());
     dnnl::stream s(engine());
+    memory src = input(s, e.src_md, x, 0);
+    memory ddst = input(s, e.dst_md, dy, 1);
+    memory user_dw(user_w_md(), engine(), dw.data());
     const bool direct = e.bwd_weights_pd.diff_weights_desc() == user_w_md();
     if (!direct && !e.bwd_dw) e.bwd_dw = memory(e.bwd_weights_pd.diff_weights_desc(), engine());
     memory prim_dw = direct ? user_dw : e.bwd_dw;
@@ -99,11 +139,29 @@ class ConvCpu final : public ConvKernel {
     memory bwd_dw;  // weight gradient in bwd_weights' layout (scratch)
   };
 
+  static void check_f32(const Tensor& t, const char* what) {
+    M2T_CHECK(t.dtype() == DType::F32, "conv: ", what, " is ", dtype_name(t.dtype()), ", expected f32");
+  }
+  // Compute type of the primitives' bf16-able operands (src, weights, dst of the backward passes).
+  dt ct() const { return bf16_ ? dt::bf16 : dt::f32; }
+  // A primitive-side activation desc: `user` (f32 NHWC) with the compute type.
+  memory::desc compute_md(const memory::desc& user) const {
+    return bf16_ ? memory::desc(user.dims(), dt::bf16, tag::nhwc) : user;
+  }
+  // The f32 activation t as the primitive reads it: t itself, or its bf16 rounding in `slot`.
+  memory input(dnnl::stream& s, const memory::desc& user_md, const Tensor& t, int slot) {
+    memory user(user_md, engine(), const_cast<float*>(t.data()));
+    if (!bf16_) return user;
+    memory b = bf16_buffer(compute_md(user_md), slot);
+    dnnl::reorder(user, b).execute(s, user, b);
+    return b;
+  }
+
   memory::desc user_w_md() const {
     return memory::desc({g_.cout, g_.cin, g_.kernel, g_.kernel}, dt::f32, tag::oihw);
   }
-  memory::desc any_w_md() const {
-    return memory::desc({g_.cout, g_.cin, g_.kernel, g_.kernel}, dt::f32, tag::any);
+  memory::desc any_w_md(dt t = dt::f32) const {
+    return memory::desc({g_.cout, g_.cin, g_.kernel, g_.kernel}, t, tag::any);
   }
   memory::dims strides() const { return {g_.stride, g_.stride}; }
   memory::dims pads() const { return {g_.pad, g_.pad}; }
@@ -133,8 +191,9 @@ class ConvCpu final : public ConvKernel {
     e.y_shape = {n, ho, wo, g_.cout};
     e.src_md = memory::desc({n, g_.cin, h, wd}, dt::f32, tag::nhwc);
     e.dst_md = memory::desc({n, g_.cout, ho, wo}, dt::f32, tag::nhwc);
+    // bf16: src and weights bf16, dst f32 (what the next op, batch norm, reads).
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                      e.src_md, any_w_md(), e.dst_md, strides(), pads(), pads());
+                                      compute_md(e.src_md), any_w_md(ct()), e.dst_md, strides(), pads(), pads());
     e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, user_scratchpad(), engine());
     e.fwd = dnnl::convolution_forward(e.fwd_pd);
     return cache_.emplace(key, std::move(e)).first->second;
@@ -143,21 +202,32 @@ class ConvCpu final : public ConvKernel {
   void ensure_bwd(Entry& e) {
     std::lock_guard<std::mutex> lock(mu_);
     if (e.has_bwd) return;
-    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, e.src_md, any_w_md(), e.dst_md,
-                                             strides(), pads(), pads());
+    // bf16: diff_dst and weights bf16, diff_src f32; backward weights: src and diff_dst bf16,
+    // diff_weights f32 (the master weights' gradient).
+    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, e.src_md, any_w_md(ct()),
+                                             compute_md(e.dst_md), strides(), pads(), pads());
     e.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bd, user_scratchpad(), engine(), e.fwd_pd);
     e.bwd_data = dnnl::convolution_backward_data(e.bwd_data_pd);
-    dnnl::convolution_backward_weights::desc bw(dnnl::algorithm::convolution_direct, e.src_md, any_w_md(),
-                                                e.dst_md, strides(), pads(), pads());
+    dnnl::convolution_backward_weights::desc bw(dnnl::algorithm::convolution_direct, compute_md(e.src_md),
+                                                any_w_md(), compute_md(e.dst_md), strides(), pads(), pads());
     e.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(bw, user_scratchpad(), engine(), e.fwd_pd);
     e.bwd_weights = dnnl::convolution_backward_weights(e.bwd_weights_pd);
     e.has_bwd = true;
   }
 
   ConvGeom g_;
+  bool bf16_;
   std::mutex mu_;
   std::map<std::tuple<int64_t, int64_t, int64_t>, Entry> cache_;
 };
+
+// oneDNN's effective ISA honours DNNL_MAX_CPU_ISA, so a test can take bf16 away (e.g. =AVX512_CORE).
+void require_bf16_conv() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  if (isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx) return;
+  fail(ErrorKind::Error, "precision 'bf16' needs a CPU with AVX512-BF16 or AMX; this CPU has ", isa_name(isa),
+       " (use precision 'fp32')");
+}
 
 }  // namespace
 

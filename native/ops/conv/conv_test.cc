@@ -1,8 +1,11 @@
 // Convolution (oneDNN, NHWC) against a double-precision direct convolution, and its two
 // backward passes against finite differences of that reference.
+#include <cmath>
+#include <memory>
 #include <string>
 
 #include "core/backend.h"
+#include "core/error.h"
 #include "tests/gradcheck.h"
 
 namespace m2t::test {
@@ -66,6 +69,44 @@ TEST_P(ConvGrad, ForwardAndBackwardMatchReference) {
   Tensor y3;
   kernel->forward(xt, wtt, y3);
   expect_close(y3, yref, 1e-5, "conv forward after another shape");
+}
+
+// Mixed precision: a bf16 kernel equals the exact convolution of bf16-rounded operands (x and w
+// forward; dy and w for dx; x and dy for dw) up to f32 accumulation, so the casts are the only
+// approximation. Skipped on CPUs without bf16 convolution (the error path: test/precision.test.ts).
+TEST_P(ConvGrad, Bf16MatchesReferenceOfRoundedOperands) {
+  const Geo g = std::get<1>(GetParam());
+  Backend& be = *std::get<0>(GetParam());
+  std::unique_ptr<ConvKernel> kernel;
+  try {
+    kernel = be.make_conv({g.cin, g.cout, g.k, g.stride, g.pad, DType::BF16});
+  } catch (const Error& e) {
+    GTEST_SKIP() << e.what();
+  }
+  const Shape xs{g.n, g.h, g.w, g.cin}, ws{g.cout, g.cin, g.k, g.k};
+  const Vec x = random_vec(numel_of(xs), 1), wt = random_vec(numel_of(ws), 2);
+  auto rounded = [](Vec v) {
+    for (double& d : v) d = round_bf16(static_cast<float>(d));
+    return v;
+  };
+  const Vec xr = rounded(x), wr = rounded(wt);
+  ASSERT_NE(xr, x);  // the rounding is not a no-op on these values
+  Tensor y;
+  kernel->forward(to_tensor(x, xs), to_tensor(wt, ws), y);
+  const Vec yref = conv_ref(g, xr, wr);
+  expect_close(y, yref, 1e-5, "bf16 conv forward");
+  // The f32 result of the unrounded operands differs by bf16's precision: the test can tell.
+  const Vec yf = conv_ref(g, x, wt);
+  double err = 0, mag = 0;
+  for (size_t i = 0; i < yf.size(); ++i) err = std::max(err, std::fabs(yf[i] - yref[i])), mag = std::max(mag, std::fabs(yf[i]));
+  EXPECT_GT(err / mag, 1e-4);
+
+  const Vec w = random_vec(yref.size(), 3), wround = rounded(w);
+  Tensor dx, dw(ws, current_device());
+  kernel->backward_data(to_tensor(w, y.shape()), to_tensor(wt, ws), xs, dx);
+  kernel->backward_weights(to_tensor(x, xs), to_tensor(w, y.shape()), dw);
+  expect_gradient([&](const Vec& xv) { return dot(wround, conv_ref(g, xv, wr)); }, x, dx, 1e-4, "bf16 conv dx");
+  expect_gradient([&](const Vec& wv) { return dot(wround, conv_ref(g, xr, wv)); }, wt, dw, 1e-4, "bf16 conv dw");
 }
 
 INSTANTIATE_TEST_SUITE_P(Geometries, ConvGrad,
