@@ -76,6 +76,13 @@ GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), world_size_(o.world_si
     ctx->setTimeout(o.timeout);
     ctx->connectFullMesh(adapter, device);
     context_ = ctx;
+    // The gradient channel: a second full mesh (keys under "grads/") on the same device, so the
+    // step's communication thread never shares a context, a tag sequence or a lock with other callers.
+    gloo::rendezvous::PrefixStore grads_store("grads", adapter);
+    auto gctx = std::make_shared<gloo::rendezvous::Context>(rank_, world_size_);
+    gctx->setTimeout(o.timeout);
+    gctx->connectFullMesh(grads_store, device);
+    grads_context_ = gctx;
     // Rank 0 serves the store until every rank is connected: then nobody needs it any more.
     store.set("connected/" + std::to_string(rank_), {'1'});
     if (rank_ == 0) {
@@ -93,20 +100,36 @@ GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), world_size_(o.world_si
 
 GlooComm::~GlooComm() = default;
 
-void GlooComm::allreduce_sum(float* x, size_t n) {
-  if (world_size_ == 1 || n == 0) return;
-  std::lock_guard<std::mutex> lock(mu_);
+namespace {
+
+// Σ over ranks in place with Gloo's ring all-reduce (the same algorithm on both channels).
+void gloo_sum(const std::shared_ptr<gloo::Context>& ctx, uint32_t tag, float* x, size_t n, int rank,
+              const char* what) {
   try {
-    gloo::AllreduceOptions opts(context_);
+    gloo::AllreduceOptions opts(ctx);
     opts.setInput(x, n);
     opts.setOutput(x, n);
-    opts.setTag(tag_++);
+    opts.setTag(tag);
     opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
     gloo::allreduce(opts);
   } catch (const std::exception& e) {
-    fail(ErrorKind::Error, "rank ", rank_, ": all-reduce of ", n, " floats failed (another rank died or hung?): ",
+    fail(ErrorKind::Error, "rank ", rank, ": ", what, " of ", n, " floats failed (another rank died or hung?): ",
          e.what());
   }
+}
+
+}  // namespace
+
+void GlooComm::allreduce_sum(float* x, size_t n) {
+  if (world_size_ == 1 || n == 0) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  gloo_sum(context_, tag_++, x, n, rank_, "all-reduce");
+}
+
+void GlooComm::allreduce_grads(float* x, size_t n) {
+  if (world_size_ == 1 || n == 0) return;
+  std::lock_guard<std::mutex> lock(grads_mu_);
+  gloo_sum(grads_context_, grads_tag_++, x, n, rank_, "gradient all-reduce");
 }
 
 void GlooComm::barrier(std::chrono::milliseconds timeout) {
