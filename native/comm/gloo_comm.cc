@@ -102,6 +102,14 @@ GlooComm::~GlooComm() = default;
 
 namespace {
 
+// Who a failed collective lost. Gloo reports a socket, not a rank: with 2 ranks it can only be the other
+// one; with more, the ring's neighbours see the failure first (and a failure further along reaches them).
+std::string lost_peer(int rank, int world) {
+  if (world == 2) return "rank " + std::to_string(1 - rank) + " died or hung";
+  return "rank " + std::to_string((rank + 1) % world) + " or rank " + std::to_string((rank + world - 1) % world) +
+         " (the ring's neighbours), or a rank beyond them, died or hung";
+}
+
 // Σ over ranks in place with Gloo's ring all-reduce (the same algorithm on both channels).
 void gloo_sum(const std::shared_ptr<gloo::Context>& ctx, uint32_t tag, float* x, size_t n, int rank,
               const char* what) {
@@ -113,8 +121,8 @@ void gloo_sum(const std::shared_ptr<gloo::Context>& ctx, uint32_t tag, float* x,
     opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
     gloo::allreduce(opts);
   } catch (const std::exception& e) {
-    fail(ErrorKind::Error, "rank ", rank, ": ", what, " of ", n, " floats failed (another rank died or hung?): ",
-         e.what());
+    fail(ErrorKind::Error, "rank ", rank, ": ", what, " of ", n, " floats failed (", lost_peer(rank, ctx->size),
+         "?): ", e.what());
   }
 }
 
@@ -141,7 +149,7 @@ void GlooComm::barrier(std::chrono::milliseconds timeout) {
     if (timeout.count() > 0) opts.setTimeout(timeout);
     gloo::barrier(opts);
   } catch (const std::exception& e) {
-    fail(ErrorKind::Error, "rank ", rank_, ": barrier failed (another rank died or hung?): ", e.what());
+    fail(ErrorKind::Error, "rank ", rank_, ": barrier failed (", lost_peer(rank_, world_size_), "?): ", e.what());
   }
 }
 
