@@ -83,13 +83,12 @@ GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), world_size_(o.world_si
     gctx->setTimeout(o.timeout);
     gctx->connectFullMesh(grads_store, device);
     grads_context_ = gctx;
-    // Rank 0 serves the store until every rank is connected: then nobody needs it any more.
+    // Every rank returns once every rank has both meshes up (a rank that returned early and died could
+    // leave a slower one half-connected, failing its rendezvous rather than its first collective).
     store.set("connected/" + std::to_string(rank_), {'1'});
-    if (rank_ == 0) {
-      std::vector<std::string> keys;
-      for (int r = 0; r < world_size_; ++r) keys.push_back("connected/" + std::to_string(r));
-      store.wait(keys);
-    }
+    std::vector<std::string> keys;
+    for (int r = 0; r < world_size_; ++r) keys.push_back("connected/" + std::to_string(r));
+    store.wait(keys);
   } catch (const m2t::Error&) {
     throw;
   } catch (const std::exception& e) {
