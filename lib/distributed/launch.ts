@@ -40,15 +40,21 @@ export function launchWorkers(role: Extract<Role, { kind: 'launcher' }>, o: Laun
   const outputs: string[] = new Array(role.localWorkers).fill('');
   let firstFailure: WorkerExit | undefined;
   let killTimer: NodeJS.Timeout | undefined;
+  // Signals this launcher sent each worker: a death by any other signal came from outside (kill -9, OOM).
+  const sent: Set<NodeJS.Signals>[] = [...Array(role.localWorkers)].map(() => new Set());
+  const signal = (i: number, sig: NodeJS.Signals) => {
+    sent[i].add(sig);
+    children[i].kill(sig);
+  };
 
   const stopOthers = () => {
-    for (const [i, c] of children.entries()) if (!exits[i]) c.kill('SIGTERM');
+    for (const i of children.keys()) if (!exits[i]) signal(i, 'SIGTERM');
     killTimer ??= setTimeout(() => {
-      for (const [i, c] of children.entries()) if (!exits[i]) c.kill('SIGKILL');
+      for (const i of children.keys()) if (!exits[i]) signal(i, 'SIGKILL');
     }, grace);
   };
   const forward = (sig: NodeJS.Signals) => () => {
-    for (const [i, c] of children.entries()) if (!exits[i]) c.kill(sig);
+    for (const i of children.keys()) if (!exits[i]) signal(i, sig);
   };
   const onInt = forward('SIGINT'), onTerm = forward('SIGTERM');
   process.on('SIGINT', onInt);
@@ -76,7 +82,9 @@ export function launchWorkers(role: Extract<Role, { kind: 'launcher' }>, o: Laun
           if (killTimer) clearTimeout(killTimer);
           process.off('SIGINT', onInt);
           process.off('SIGTERM', onTerm);
-          const f = firstFailure;
+          // A worker killed from outside is the cause even when a peer's failed collective exited first
+          // (the peer can see the lost connection before this process sees the death).
+          const f = exits.find((x) => x?.signal && !sent[x.localRank].has(x.signal)) ?? firstFailure;
           resolve({
             exitCode: f ? (f.code && f.code !== 0 ? f.code : 1) : 0,
             firstFailure: f,

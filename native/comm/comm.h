@@ -1,6 +1,6 @@
 // Collectives across data-parallel processes (docs/algorithm.md, "Data parallelism"). One process:
 // nothing to do.
-// NCCL (GPU) and Gloo (CPU) implementations come with multi-process training.
+// Gloo (CPU, comm/gloo_comm.h); the step's gradients go through comm/grad_bucketer.h.
 #pragma once
 #include <cstddef>
 
@@ -15,8 +15,12 @@ class Comm {
   virtual int world_size() const = 0;
   // In place: x[0..n) ← Σ over processes (memory of the data's device).
   virtual void allreduce_sum(float* x, size_t n) = 0;
-  // A whole flat gradient arena in one call (what the step uses; buckets come with overlap).
   void allreduce_sum(Tensor& x) { allreduce_sum(x.data(), static_cast<size_t>(x.numel())); }
+  // The same sum on the gradient channel: what the step's communication thread (GradBucketer) calls
+  // while the backward pass runs. An implementation gives it resources of its own (Gloo: a second
+  // context), so it never interleaves with allreduce_sum/barrier calls from other threads; collectives
+  // on each channel are issued in the same order on every rank.
+  virtual void allreduce_grads(float* x, size_t n) { allreduce_sum(x, n); }
 };
 
 class LocalComm final : public Comm {

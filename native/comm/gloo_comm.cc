@@ -76,13 +76,19 @@ GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), world_size_(o.world_si
     ctx->setTimeout(o.timeout);
     ctx->connectFullMesh(adapter, device);
     context_ = ctx;
-    // Rank 0 serves the store until every rank is connected: then nobody needs it any more.
+    // The gradient channel: a second full mesh (keys under "grads/") on the same device, so the
+    // step's communication thread never shares a context, a tag sequence or a lock with other callers.
+    gloo::rendezvous::PrefixStore grads_store("grads", adapter);
+    auto gctx = std::make_shared<gloo::rendezvous::Context>(rank_, world_size_);
+    gctx->setTimeout(o.timeout);
+    gctx->connectFullMesh(grads_store, device);
+    grads_context_ = gctx;
+    // Every rank returns once every rank has both meshes up (a rank that returned early and died could
+    // leave a slower one half-connected, failing its rendezvous rather than its first collective).
     store.set("connected/" + std::to_string(rank_), {'1'});
-    if (rank_ == 0) {
-      std::vector<std::string> keys;
-      for (int r = 0; r < world_size_; ++r) keys.push_back("connected/" + std::to_string(r));
-      store.wait(keys);
-    }
+    std::vector<std::string> keys;
+    for (int r = 0; r < world_size_; ++r) keys.push_back("connected/" + std::to_string(r));
+    store.wait(keys);
   } catch (const m2t::Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -93,20 +99,44 @@ GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), world_size_(o.world_si
 
 GlooComm::~GlooComm() = default;
 
-void GlooComm::allreduce_sum(float* x, size_t n) {
-  if (world_size_ == 1 || n == 0) return;
-  std::lock_guard<std::mutex> lock(mu_);
+namespace {
+
+// Who a failed collective lost. Gloo reports a socket, not a rank: with 2 ranks it can only be the other
+// one; with more, the ring's neighbours see the failure first (and a failure further along reaches them).
+std::string lost_peer(int rank, int world) {
+  if (world == 2) return "rank " + std::to_string(1 - rank) + " died or hung";
+  return "rank " + std::to_string((rank + 1) % world) + " or rank " + std::to_string((rank + world - 1) % world) +
+         " (the ring's neighbours), or a rank beyond them, died or hung";
+}
+
+// Σ over ranks in place with Gloo's ring all-reduce (the same algorithm on both channels).
+void gloo_sum(const std::shared_ptr<gloo::Context>& ctx, uint32_t tag, float* x, size_t n, int rank,
+              const char* what) {
   try {
-    gloo::AllreduceOptions opts(context_);
+    gloo::AllreduceOptions opts(ctx);
     opts.setInput(x, n);
     opts.setOutput(x, n);
-    opts.setTag(tag_++);
+    opts.setTag(tag);
     opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
     gloo::allreduce(opts);
   } catch (const std::exception& e) {
-    fail(ErrorKind::Error, "rank ", rank_, ": all-reduce of ", n, " floats failed (another rank died or hung?): ",
-         e.what());
+    fail(ErrorKind::Error, "rank ", rank, ": ", what, " of ", n, " floats failed (", lost_peer(rank, ctx->size),
+         "?): ", e.what());
   }
+}
+
+}  // namespace
+
+void GlooComm::allreduce_sum(float* x, size_t n) {
+  if (world_size_ == 1 || n == 0) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  gloo_sum(context_, tag_++, x, n, rank_, "all-reduce");
+}
+
+void GlooComm::allreduce_grads(float* x, size_t n) {
+  if (world_size_ == 1 || n == 0) return;
+  std::lock_guard<std::mutex> lock(grads_mu_);
+  gloo_sum(grads_context_, grads_tag_++, x, n, rank_, "gradient all-reduce");
 }
 
 void GlooComm::barrier(std::chrono::milliseconds timeout) {
@@ -118,7 +148,7 @@ void GlooComm::barrier(std::chrono::milliseconds timeout) {
     if (timeout.count() > 0) opts.setTimeout(timeout);
     gloo::barrier(opts);
   } catch (const std::exception& e) {
-    fail(ErrorKind::Error, "rank ", rank_, ": barrier failed (another rank died or hung?): ", e.what());
+    fail(ErrorKind::Error, "rank ", rank_, ": barrier failed (", lost_peer(rank_, world_size_), "?): ", e.what());
   }
 }
 

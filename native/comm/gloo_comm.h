@@ -34,6 +34,7 @@ class GlooComm final : public Comm {
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
   void allreduce_sum(float* x, size_t n) override;
+  void allreduce_grads(float* x, size_t n) override;
   // timeout 0: the group's own; longer waits (rank 0 evaluating while the others wait) pass their own.
   void barrier(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
@@ -43,6 +44,11 @@ class GlooComm final : public Comm {
   std::shared_ptr<gloo::Context> context_;
   uint32_t tag_ = 0;
   std::mutex mu_;  // one collective at a time (a model's step and JS calls may share the group)
+  // The gradient channel (Comm::allreduce_grads): its own context and tags; the lock only guards
+  // against a second model stepping on the same group at once.
+  std::shared_ptr<gloo::Context> grads_context_;
+  uint32_t grads_tag_ = 0;
+  std::mutex grads_mu_;
 };
 
 }  // namespace m2t

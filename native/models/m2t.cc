@@ -75,7 +75,22 @@ Momentum2Teacher::Momentum2Teacher(Backend& be, const M2TConfig& cfg, Comm* comm
 
   opt_ = std::make_unique<Optimizer>(be, cfg.optimizer, student_arena_);
   opt_->register_in(optim_state_);
+
+  // Data-parallel CPU runs: the gradient arena's all-reduce in buckets, overlapped with the backward.
+  if (comm_->world_size() > 1 && be.device().is_cpu() && student_arena_.flats().size() == 1) {
+    ParamArena::Flat& g = student_arena_.flats().front();
+    bucketer_ = std::make_unique<GradBucketer>(*comm_, g.grads.data(), g.grads.numel(), g.segments, g.params,
+                                               cfg.grad_sync);
+    Registry pred, proj;
+    s_pred_.register_in(pred);
+    s_proj_.register_in(proj);
+    pred_params_ = pred.params();
+    proj_params_ = proj.params();
+    s_enc_.on_grad_ready = [this](const Param& p) { bucketer_->ready(p); };
+  }
 }
+
+Momentum2Teacher::~Momentum2Teacher() = default;
 
 double Momentum2Teacher::tau_at(int64_t k) const {
   const double K = static_cast<double>(cfg_.total_iterations);
@@ -99,10 +114,13 @@ StepResult Momentum2Teacher::step(const Tensor& v1, const Tensor& v2, double lr)
   // teacher sees [x2; x1], the reference's call order, which fills the momentum-BN stash.
   be_.concat2(v1, v2, xs_);
   be_.concat2(v2, v1, xt_);
+  if (bucketer_) bucketer_->begin();
   forward_backward(xs_, xt_);
-  // 5. Gradients averaged over processes (one pass over the gradient arena), then the optimizer
-  //    step at this iteration's lr.
-  if (comm_->world_size() > 1) {
+  // 5. Gradients averaged over processes, then the optimizer step at this iteration's lr. On CPU the
+  //    buckets went to the communication thread during the backward; here the optimizer waits for them.
+  if (bucketer_) {
+    bucketer_->finish();
+  } else if (comm_->world_size() > 1) {
     const float inv = 1.0f / static_cast<float>(comm_->world_size());
     for (ParamArena::Flat& f : student_arena_.flats()) {
       comm_->allreduce_sum(f.grads);
@@ -136,7 +154,11 @@ void Momentum2Teacher::forward_backward(const Tensor& xs, const Tensor& xt) {
     if (p->kind == ParamKind::BnWeight || p->kind == ParamKind::BnBias) p->grad.zero();
   be_.l2norm_backward(ps_, q_, qnorm_, dq_, dqraw_);
   s_pred_.backward(be_, dqraw_, dps_);
+  if (bucketer_)
+    for (Param* p : pred_params_) bucketer_->ready(*p);
   s_proj_.backward(be_, dps_, dzs_);
+  if (bucketer_)
+    for (Param* p : proj_params_) bucketer_->ready(*p);
   s_enc_.backward(dzs_);
 }
 

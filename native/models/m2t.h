@@ -9,6 +9,7 @@
 #include <string>
 
 #include "comm/comm.h"
+#include "comm/grad_bucketer.h"
 #include "io/safetensors.h"
 #include "models/resnet.h"
 #include "optim/optimizer.h"
@@ -27,6 +28,8 @@ struct M2TConfig {
   bool bn_double_unbias = setting_default_bool("bnDoubleUnbias");
   uint64_t seed = static_cast<uint64_t>(setting_default_number("seed"));
   int threads = static_cast<int>(setting_default_number("threads"));  // 0: OpenMP's default
+  // Multi-process CPU runs: bucket size of the gradient all-reduce and whether it overlaps the backward.
+  GradSyncConfig grad_sync;
 };
 
 void validate(const M2TConfig& cfg);
@@ -42,6 +45,7 @@ void use_threads(int n);
 class Momentum2Teacher {
  public:
   Momentum2Teacher(Backend& be, const M2TConfig& cfg, Comm* comm = nullptr);
+  ~Momentum2Teacher();
 
   // v1, v2: [B, H, W, 3] NHWC on the backend's device, the two views of the same B images.
   StepResult step(const Tensor& v1, const Tensor& v2, double lr);
@@ -66,6 +70,8 @@ class Momentum2Teacher {
   std::map<std::string, std::string> load(const std::string& path);
 
   const M2TConfig& config() const { return cfg_; }
+  // The gradient all-reduce of a multi-process CPU run (null otherwise).
+  const GradBucketer* grad_bucketer() const { return bucketer_.get(); }
   Device device() const { return be_.device(); }
 
  private:
@@ -81,6 +87,10 @@ class Momentum2Teacher {
   ParamArena student_arena_, teacher_arena_;
   std::vector<BatchNorm*> teacher_bns_, student_bn_;
   std::unique_ptr<Optimizer> opt_;
+  // The gradient all-reduce (world size > 1 on CPU); the predictor's and projector's parameters, which
+  // forward_backward reports final after their backward (the encoder reports its own).
+  std::unique_ptr<GradBucketer> bucketer_;
+  std::vector<Param*> pred_params_, proj_params_;
   int64_t iteration_ = 0;
   Tensor xs_, xt_, zs_, ps_, qs_raw_, q_, zt_, k_, dq_, dqraw_, dps_, dzs_;
   Tensor qnorm_, knorm_, loss_;

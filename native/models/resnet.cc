@@ -239,9 +239,17 @@ void ResNet::backward(const Tensor& dfeat) {
   // Walk the blocks backwards, ping-ponging the gradient between g0_ and g1_.
   Tensor* g = &g0_;
   Tensor* gnext = &g1_;
+  if (on_grad_ready && block_params_.empty())
+    for (auto& b : blocks_) {
+      Registry r;
+      b->register_in(r);
+      block_params_.push_back(r.params());
+    }
   for (size_t i = blocks_.size(); i-- > 0;) {
     blocks_[i]->backward(be_, *g, *gnext);
     std::swap(g, gnext);
+    if (on_grad_ready)
+      for (Param* p : block_params_[i]) on_grad_ready(*p);
   }
   if (!cfg_.small_stem) {
     be_.maxpool_backward(*g, pool_idx_, r1_.shape(), dr1_);
@@ -249,6 +257,11 @@ void ResNet::backward(const Tensor& dfeat) {
   }
   bn1_->backward(be_, c1_, r1_, *g, dc1_);
   conv1_->backward(*x_, dc1_, nullptr);  // no gradient for the images
+  if (on_grad_ready) {
+    on_grad_ready(conv1_->weight);
+    on_grad_ready(bn1_->gamma);
+    on_grad_ready(bn1_->beta);
+  }
 }
 
 }  // namespace m2t

@@ -1,6 +1,7 @@
 // ResNet encoders, torchvision v1.5 topology (docs/algorithm.md, "The model"), NHWC, with a width multiplier and an
 // optional small-image stem. forward() takes G groups (views) for per-view BN statistics.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,9 @@ class ResNet {
   // dfeat [N, feature_dim()] → parameter gradients (written, not accumulated, except BN's which
   // the caller zeroes first).
   void backward(const Tensor& dfeat);
+  // Called during backward() with each parameter whose gradient is final (after each block, then the
+  // stem): what lets the gradient all-reduce of data-parallel training start before the backward ends.
+  std::function<void(const Param&)> on_grad_ready;
   int64_t feature_dim() const { return feat_; }
   std::vector<BatchNorm*> bns();
 
@@ -58,6 +62,7 @@ class ResNet {
   Tensor c1_, r1_, p_, feat_out_;
   Tensor pool_idx_;  // i32 argmax of the max pool, on the device
   Tensor g0_, g1_, dr1_, dc1_;
+  std::vector<std::vector<Param*>> block_params_;  // per block, for on_grad_ready
 };
 
 }  // namespace m2t

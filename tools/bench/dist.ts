@@ -1,9 +1,12 @@
 // Data-parallel CPU benchmark (npm run bench:dist): the same total batch in 1 process × 1 thread and in
-// N processes × 1 thread (Gloo on loopback), and the time of one all-reduce of the student's whole
-// gradient (what the step adds per iteration, not overlapped with the backward pass yet).
-//   npm run bench:dist -- [--arch resnet18|resnet50] [--size 32] [--batch 64] [--nproc 2] [--budget 20]
+// N processes × 1 thread (Gloo on loopback, gradient all-reduce bucketed and overlapped with the backward),
+// and the communication the backward does not hide: the N-process step time minus the step time of N
+// independent processes running the same per-rank batch at the same time without any communication (the
+// same load on the cores, no all-reduce). Also the time of one blocking all-reduce of the whole gradient.
+//   npm run bench:dist -- [--arch resnet18|resnet50] [--size 32] [--batch 64] [--nproc 2] [--budget 20] [--repeat 1]
 import { spawn } from 'child_process';
 import * as net from 'net';
+import * as os from 'os';
 import { ProcessGroup } from '../../lib/distributed/process-group';
 import { Momentum2Teacher, type Arch } from '../../lib/engine';
 import { syntheticBatch } from './inputs';
@@ -17,13 +20,16 @@ const size = Number(arg('size', arch === 'resnet18' ? '32' : '112'));
 const batch = Number(arg('batch', arch === 'resnet18' ? '64' : '16'));
 const nproc = Number(arg('nproc', '2'));
 const budget = Number(arg('budget', '20'));
+const repeat = Number(arg('repeat', '1'));
 const smallStem = arch === 'resnet18';
 
-/** One rank: steps for `budget` seconds on batch/world images; prints {ips, iters, allreduceMs, params}. */
-async function rank(r: number, world: number, port: number): Promise<void> {
+interface RankOut { ips: number; iters: number; stepMs: number; allreduceMs: number; params: number; }
+
+/** One rank: steps for `budget` seconds on `perRank` images; prints its RankOut. world 1 = no communication. */
+async function rank(r: number, world: number, port: number, perRank: number): Promise<void> {
   const pg = world > 1 ? await ProcessGroup.connect({ rank: r, worldSize: world, host: '127.0.0.1', port }) : undefined;
   const m = new Momentum2Teacher({ arch, smallStem, threads: 1, totalIterations: 100000, processGroup: pg });
-  const v1 = syntheticBatch(batch / world, size, 2 * r + 1), v2 = syntheticBatch(batch / world, size, 2 * r + 2);
+  const v1 = syntheticBatch(perRank, size, 2 * r + 1), v2 = syntheticBatch(perRank, size, 2 * r + 2);
   await m.step(v1, v2, 0.05); // warm-up
   let iters = 0;
   const t0 = performance.now();
@@ -46,7 +52,8 @@ async function rank(r: number, world: number, port: number): Promise<void> {
     for (let i = 0; i < 5; i++) await pg.allreduceSum(g);
     allreduceMs = (performance.now() - t1) / 5;
   }
-  if (r === 0) console.log(JSON.stringify({ ips: (iters * batch) / seconds, iters, allreduceMs, params }));
+  const out: RankOut = { ips: (iters * perRank * world) / seconds, iters, stepMs: (1000 * seconds) / iters, allreduceMs, params };
+  console.log(JSON.stringify(out));
 }
 
 function freePort(): Promise<number> {
@@ -58,30 +65,53 @@ function freePort(): Promise<number> {
   });
 }
 
-async function run(world: number): Promise<{ ips: number; iters: number; allreduceMs: number; params: number }> {
-  const port = await freePort();
-  const outs = await Promise.all([...Array(world).keys()].map((r) => new Promise<string>((resolve, reject) => {
+function spawnRank(r: number, world: number, port: number, perRank: number): Promise<RankOut> {
+  return new Promise<RankOut>((resolve, reject) => {
     const c = spawn(process.execPath, [...process.execArgv, __filename, '--rank', String(r), '--world', String(world), '--port', String(port),
-      ...process.argv.slice(2)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: '1' } });
+      '--per-rank', String(perRank), ...process.argv.slice(2)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: '1' } });
     let out = '';
     c.stdout.on('data', (d) => { out += d; });
-    c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`rank ${r} exited with ${code}`))));
-  })));
-  return JSON.parse(outs[0].trim().split('\n').pop()!);
+    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`rank ${r} exited with ${code}`))));
+  });
 }
+
+/** `world` ranks of one group (world 1: a single process), rank 0's numbers. */
+async function group(world: number): Promise<RankOut> {
+  const port = await freePort();
+  const outs = await Promise.all([...Array(world).keys()].map((r) => spawnRank(r, world, port, batch / world)));
+  return outs[0];
+}
+
+/** `n` independent single processes at once, each on batch/n images: the N-process step without communication. */
+async function independent(n: number): Promise<number> {
+  const outs = await Promise.all([...Array(n).keys()].map((r) => spawnRank(r, 1, 0, batch / n)));
+  return outs.reduce((a, o) => a + o.stepMs, 0) / n;
+}
+
+const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
 async function main(): Promise<void> {
   if (process.argv.includes('--rank')) {
-    return rank(Number(arg('rank', '0')), Number(arg('world', '1')), Number(arg('port', '0')));
+    return rank(Number(arg('rank', '0')), Number(arg('world', '1')), Number(arg('port', '0')), Number(arg('per-rank', String(batch))));
   }
-  console.log(`data-parallel CPU benchmark: ${arch}${smallStem ? ' small stem' : ''} ${size} px, total batch ${batch}, 1 thread per process, ~${budget} s each`);
-  const one = await run(1);
-  console.log(`1 process:   ${one.ips.toFixed(2)} img/s (${one.iters} steps)`);
-  const many = await run(nproc);
-  const stepMs = (1000 * batch) / many.ips;
-  console.log(`${nproc} processes: ${many.ips.toFixed(2)} img/s (${many.iters} steps), ${(many.ips / one.ips).toFixed(2)}x`);
-  console.log(`all-reduce of the student's gradient (${(many.params / 1e6).toFixed(2)} M floats): ${many.allreduceMs.toFixed(1)} ms, ` +
-    `${((100 * many.allreduceMs) / stepMs).toFixed(1)} % of a ${nproc}-process step (${stepMs.toFixed(0)} ms)`);
+  if (batch % nproc !== 0) throw new Error(`--batch ${batch} is not a multiple of --nproc ${nproc}`);
+  console.log(`data-parallel CPU benchmark: ${arch}${smallStem ? ' small stem' : ''} ${size} px, total batch ${batch}, 1 thread per process, ` +
+    `~${budget} s each, ${os.cpus().length} cores`);
+  for (let k = 0; k < repeat; k++) {
+    if (repeat > 1) console.log(`-- run ${k + 1} of ${repeat}`);
+    const l0 = load();
+    const one = await group(1);
+    const many = await group(nproc);
+    const alone = await independent(nproc);
+    const hiddenNot = many.stepMs - alone;
+    console.log(`1 process:   ${one.ips.toFixed(2)} img/s (${one.iters} steps)  [load before: ${l0}]`);
+    console.log(`${nproc} processes: ${many.ips.toFixed(2)} img/s (${many.iters} steps, ${many.stepMs.toFixed(0)} ms a step), ` +
+      `${(many.ips / one.ips).toFixed(2)}x  [load after: ${load()}]`);
+    console.log(`${nproc} independent processes, ${batch / nproc} images each, no communication: ${alone.toFixed(0)} ms a step`);
+    console.log(`communication not hidden by the backward: ${hiddenNot.toFixed(1)} ms a step, ${((100 * hiddenNot) / many.stepMs).toFixed(1)} % of the step`);
+    console.log(`(one blocking all-reduce of the student's gradient, ${(many.params / 1e6).toFixed(2)} M floats: ${many.allreduceMs.toFixed(1)} ms, ` +
+      `${((100 * many.allreduceMs) / many.stepMs).toFixed(1)} % of the step)`);
+  }
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
