@@ -38,6 +38,25 @@ describe('launchWorkers', () => {
     expect(r.exits.filter((e) => e.rank !== 1).map((e) => e.signal)).toEqual(['SIGTERM', 'SIGTERM']);
   });
 
+  test('Ctrl-C: a worker that stops first does not cut short a peer still saving (no second signal)', async () => {
+    // Each worker says it is ready once its SIGINT handler is in; on SIGINT, worker 0 exits 130 at once,
+    // worker 1 "saves" for 500 ms first; a second signal would make it exit 7 (what mt-train does: exit now).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'm2t-launch-'));
+    const launched = launchWorkers(launcher(2), node(
+      'const fs = require("fs"); let n = 0; const h = () => { if (++n > 1) process.exit(7);' +
+      ' setTimeout(() => process.exit(130), process.env.LOCAL_RANK === "1" ? 500 : 0); };' +
+      ' process.on("SIGINT", h); process.on("SIGTERM", h);' +
+      ` fs.writeFileSync(require("path").join(${JSON.stringify(dir)}, process.env.LOCAL_RANK), "");` +
+      ' setInterval(() => {}, 1000);'));
+    const t0 = Date.now();
+    while (fs.readdirSync(dir).length < 2 && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 10));
+    process.emit('SIGINT');
+    const r = await launched;
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(r.exits.map((e) => e.code)).toEqual([130, 130]);
+    expect(r.exitCode).toBe(130);
+  });
+
   test('kill -9 of a worker; a worker that ignores SIGTERM is killed after the grace period', async () => {
     // Worker 1 ignores SIGTERM and says so through a file; only then does worker 0 kill itself.
     const ready = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'm2t-launch-')), 'ready');

@@ -76,7 +76,10 @@ export function launchWorkers(role: Extract<Role, { kind: 'launcher' }>, o: Laun
         exits[local] = e;
         if ((code !== 0 || signal) && !firstFailure) {
           firstFailure = e;
-          stopOthers();
+          // After a forwarded Ctrl-C/SIGTERM, a worker that exits 130/143 stopped in order; its peers are
+          // still saving their own checkpoints, and a second signal would tell them to exit at once.
+          const orderly = (code === 130 && sent[local].has('SIGINT')) || (code === 143 && sent[local].has('SIGTERM'));
+          if (!orderly) stopOthers();
         }
         if (--left === 0) {
           if (killTimer) clearTimeout(killTimer);
