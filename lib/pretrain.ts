@@ -17,6 +17,7 @@ import { EvaluationResult, evaluateFeatures, formatEvaluation } from './evaluate
 import type { ProcessGroup } from './distributed/process-group';
 import { KnnMonitor, type MonitorResult } from './monitor';
 import { reportAtEnd } from './report';
+import { memoryLine } from './memory';
 
 /** How long ranks wait for rank 0 at an epoch's end (checkpoint, kNN monitor): generous, since a dead rank is
  *  noticed at once through its closed connections; a hung one within the group's own timeout at the next step. */
@@ -378,6 +379,7 @@ export class PretrainRun extends StoppableRun<PretrainResult> {
           lr = schedule.lrAt(it);
           b++;
           lastLoss = res.loss;
+          if (it === startIteration + 1) { const mem = memoryLine(model, o.verbose); if (mem) log.info(mem); }
           iterTime.add(dataTime + stepTime);
           const n = views.view1.shape[0] * world;
           const ips = iterTime.mean > 0 ? n / iterTime.mean : 0;

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <new>
 
@@ -67,6 +68,15 @@ AllocatorStats CachingAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
 }
+
+void CachingAllocator::reset_peak() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.peak_in_use = stats_.in_use;
+}
+
+static std::atomic<size_t> g_workspace_bytes{0};
+void note_workspace(size_t grown_by) { g_workspace_bytes += grown_by; }
+size_t workspace_bytes() { return g_workspace_bytes.load(); }
 
 namespace {
 

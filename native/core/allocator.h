@@ -29,7 +29,7 @@ class Allocator {
 struct AllocatorStats {
   size_t in_use = 0;       // bytes handed out
   size_t cached = 0;       // bytes held for reuse
-  size_t peak_in_use = 0;
+  size_t peak_in_use = 0;  // since construction or the last reset_peak()
   size_t hits = 0, misses = 0;
 };
 
@@ -44,6 +44,8 @@ class CachingAllocator final : public Allocator {
   void deallocate(void* p) override;
   void release_cached() override;
   AllocatorStats stats() const;
+  // Starts a new peak measurement at the bytes in use now.
+  void reset_peak();
 
  private:
   void release_locked();
@@ -57,5 +59,10 @@ class CachingAllocator final : public Allocator {
 
 // The host allocator: 64-byte aligned blocks from the C library.
 CachingAllocator& host_allocator();
+
+// Workspaces kernels hold outside the allocators (oneDNN scratchpads, weights reordered into a
+// primitive's layout): kernels note what they grow by, so the memory breakdown can report them.
+void note_workspace(size_t grown_by);
+size_t workspace_bytes();
 
 }  // namespace m2t

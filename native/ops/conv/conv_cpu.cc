@@ -4,6 +4,8 @@
 // per call — cheap next to the convolution itself. Primitives are cached per input shape.
 // Scratchpads are user-managed: one buffer per calling thread, grown to the largest need, so
 // steady-state iterations allocate nothing (library-managed scratchpads page-faulted per call).
+// Weights reordered for a primitive (and its weight gradient before the reorder back) live only
+// for the call, so they share a second such buffer instead of one copy per layer and direction.
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -11,6 +13,7 @@
 
 #include <dnnl.hpp>
 
+#include "core/allocator.h"
 #include "core/backend.h"
 #include "core/error.h"
 #include "ops/cpu_backend.h"
@@ -28,14 +31,22 @@ dnnl::primitive_attr user_scratchpad() {
   return a;
 }
 
+// The calling thread's workspace `which` (0: scratchpad, 1: weights), as `d` over it.
+memory workspace(int which, const memory::desc& d) {
+  thread_local std::vector<char> bufs[2];
+  std::vector<char>& buf = bufs[which];
+  const size_t need = d.get_size();
+  if (buf.size() < need) {
+    note_workspace(need - buf.size());
+    buf.resize(need);
+  }
+  return memory(d, engine(), buf.data());
+}
+
 // The calling thread's scratchpad, at least as large as `pd` asks for.
 template <typename PD>
 memory scratchpad_for(const PD& pd) {
-  thread_local std::vector<char> buf;
-  const memory::desc d = pd.scratchpad_desc();
-  const size_t need = d.get_size();
-  if (buf.size() < need) buf.resize(need);
-  return memory(d, engine(), buf.data());
+  return workspace(0, pd.scratchpad_desc());
 }
 
 class ConvCpu final : public ConvKernel {
@@ -48,7 +59,7 @@ class ConvCpu final : public ConvKernel {
     memory src(e.src_md, engine(), const_cast<float*>(x.data()));
     memory dst(e.dst_md, engine(), y.data());
     dnnl::stream s(engine());
-    memory wm = weights_for(s, e.fwd_pd.weights_desc(), w, e.fwd_w);
+    memory wm = weights_for(s, e.fwd_pd.weights_desc(), w);
     e.fwd.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst},
                       {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.fwd_pd)}});
     s.wait();
@@ -61,7 +72,7 @@ class ConvCpu final : public ConvKernel {
     memory ddst(e.dst_md, engine(), const_cast<float*>(dy.data()));
     memory dsrc(e.src_md, engine(), dx.data());
     dnnl::stream s(engine());
-    memory wm = weights_for(s, e.bwd_data_pd.weights_desc(), w, e.bwd_w);
+    memory wm = weights_for(s, e.bwd_data_pd.weights_desc(), w);
     e.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dsrc},
                            {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.bwd_data_pd)}});
     s.wait();
@@ -75,8 +86,7 @@ class ConvCpu final : public ConvKernel {
     memory user_dw(user_w_md(), engine(), dw.data());
     dnnl::stream s(engine());
     const bool direct = e.bwd_weights_pd.diff_weights_desc() == user_w_md();
-    if (!direct && !e.bwd_dw) e.bwd_dw = memory(e.bwd_weights_pd.diff_weights_desc(), engine());
-    memory prim_dw = direct ? user_dw : e.bwd_dw;
+    memory prim_dw = direct ? user_dw : workspace(1, e.bwd_weights_pd.diff_weights_desc());
     e.bwd_weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, prim_dw},
                               {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.bwd_weights_pd)}});
     if (!direct) dnnl::reorder(prim_dw, user_dw).execute(s, prim_dw, user_dw);
@@ -89,14 +99,11 @@ class ConvCpu final : public ConvKernel {
     memory::desc src_md, dst_md;
     dnnl::convolution_forward::primitive_desc fwd_pd;
     dnnl::convolution_forward fwd;
-    memory fwd_w;  // weights in fwd's layout (scratch)
     bool has_bwd = false;
     dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
     dnnl::convolution_backward_data bwd_data;
-    memory bwd_w;
     dnnl::convolution_backward_weights::primitive_desc bwd_weights_pd;
     dnnl::convolution_backward_weights bwd_weights;
-    memory bwd_dw;  // weight gradient in bwd_weights' layout (scratch)
   };
 
   memory::desc user_w_md() const {
@@ -109,10 +116,10 @@ class ConvCpu final : public ConvKernel {
   memory::dims pads() const { return {g_.pad, g_.pad}; }
 
   // The weights as the primitive wants them: the user's buffer itself or a reordered copy.
-  memory weights_for(dnnl::stream& s, const memory::desc& want, const Tensor& w, memory& scratch) {
+  memory weights_for(dnnl::stream& s, const memory::desc& want, const Tensor& w) {
     memory user(user_w_md(), engine(), const_cast<float*>(w.data()));
     if (want == user_w_md()) return user;
-    if (!scratch || scratch.get_desc() != want) scratch = memory(want, engine());
+    memory scratch = workspace(1, want);
     dnnl::reorder(user, scratch).execute(s, user, scratch);
     return scratch;
   }
