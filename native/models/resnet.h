@@ -20,7 +20,7 @@ struct EncoderConfig {
 // Throws RangeError naming `arch` or `width` when they are not valid (ranges: the settings table).
 void validate(const EncoderConfig& cfg);
 
-// How an encoder lays its activations out (the memory plan of docs/design: "Activation memory").
+// How an encoder lays its activations out: its part of the memory plan (MemoryPlan below).
 // Every activation is a view of one of two arenas:
 // - saved: what the backward reads, kept from the forward (only when the encoder trains): the stem's
 //   conv and BN outputs, the pool output, and per block each conv output, each BN+ReLU output, the
