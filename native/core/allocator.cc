@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -74,9 +75,9 @@ void CachingAllocator::reset_peak() {
   stats_.peak_in_use = stats_.in_use;
 }
 
-static std::atomic<size_t> g_workspace_bytes{0};
-void note_workspace(size_t grown_by) { g_workspace_bytes += grown_by; }
-size_t workspace_bytes() { return g_workspace_bytes.load(); }
+static std::atomic<std::ptrdiff_t> g_workspace_bytes{0};
+void note_workspace(std::ptrdiff_t delta) { g_workspace_bytes += delta; }
+size_t workspace_bytes() { return static_cast<size_t>(std::max<std::ptrdiff_t>(0, g_workspace_bytes.load())); }
 
 namespace {
 

@@ -9,6 +9,7 @@
 // the cache only bridges a free and the next same-sized allocation.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -61,8 +62,9 @@ class CachingAllocator final : public Allocator {
 CachingAllocator& host_allocator();
 
 // Workspaces kernels hold outside the allocators (oneDNN scratchpads, weights reordered into a
-// primitive's layout): kernels note what they grow by, so the memory breakdown can report them.
-void note_workspace(size_t grown_by);
+// primitive's layout): kernels note what they grow (or free) by, so the memory breakdown can
+// report what they hold.
+void note_workspace(std::ptrdiff_t delta);
 size_t workspace_bytes();
 
 }  // namespace m2t

@@ -5,9 +5,13 @@
 // Scratchpads are user-managed: one buffer per calling thread, grown to the largest need, so
 // steady-state iterations allocate nothing (library-managed scratchpads page-faulted per call).
 // Weights reordered for a primitive (and its weight gradient before the reorder back) live only
-// for the call, so they share a second such buffer instead of one copy per layer and direction.
+// for the call: one 64-byte aligned buffer per layer serves every direction and input shape
+// (instead of a copy per direction and shape).
+#include <cstdlib>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <new>
 #include <tuple>
 #include <vector>
 
@@ -31,27 +35,23 @@ dnnl::primitive_attr user_scratchpad() {
   return a;
 }
 
-// The calling thread's workspace `which` (0: scratchpad, 1: weights), as `d` over it.
-memory workspace(int which, const memory::desc& d) {
-  thread_local std::vector<char> bufs[2];
-  std::vector<char>& buf = bufs[which];
+// The calling thread's scratchpad, at least as large as `pd` asks for.
+template <typename PD>
+memory scratchpad_for(const PD& pd) {
+  thread_local std::vector<char> buf;
+  const memory::desc d = pd.scratchpad_desc();
   const size_t need = d.get_size();
   if (buf.size() < need) {
-    note_workspace(need - buf.size());
+    note_workspace(static_cast<std::ptrdiff_t>(need - buf.size()));
     buf.resize(need);
   }
   return memory(d, engine(), buf.data());
 }
 
-// The calling thread's scratchpad, at least as large as `pd` asks for.
-template <typename PD>
-memory scratchpad_for(const PD& pd) {
-  return workspace(0, pd.scratchpad_desc());
-}
-
 class ConvCpu final : public ConvKernel {
  public:
   explicit ConvCpu(const ConvGeom& g) : g_(g) {}
+  ~ConvCpu() override { note_workspace(-static_cast<std::ptrdiff_t>(wcap_)); }
 
   void forward(const Tensor& x, const Tensor& w, Tensor& y) override {
     Entry& e = entry(x.shape());
@@ -86,7 +86,7 @@ class ConvCpu final : public ConvKernel {
     memory user_dw(user_w_md(), engine(), dw.data());
     dnnl::stream s(engine());
     const bool direct = e.bwd_weights_pd.diff_weights_desc() == user_w_md();
-    memory prim_dw = direct ? user_dw : workspace(1, e.bwd_weights_pd.diff_weights_desc());
+    memory prim_dw = direct ? user_dw : layout_buffer(e.bwd_weights_pd.diff_weights_desc());
     e.bwd_weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, prim_dw},
                               {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.bwd_weights_pd)}});
     if (!direct) dnnl::reorder(prim_dw, user_dw).execute(s, prim_dw, user_dw);
@@ -119,9 +119,21 @@ class ConvCpu final : public ConvKernel {
   memory weights_for(dnnl::stream& s, const memory::desc& want, const Tensor& w) {
     memory user(user_w_md(), engine(), const_cast<float*>(w.data()));
     if (want == user_w_md()) return user;
-    memory scratch = workspace(1, want);
+    memory scratch = layout_buffer(want);
     dnnl::reorder(user, scratch).execute(s, user, scratch);
     return scratch;
+  }
+
+  // This layer's buffer for weights in a primitive's layout, as `d` (a model's calls are serial).
+  memory layout_buffer(const memory::desc& d) {
+    const size_t need = (d.get_size() + 63) / 64 * 64;
+    if (wcap_ < need) {
+      wbuf_.reset(static_cast<char*>(std::aligned_alloc(64, need)));
+      if (!wbuf_) throw std::bad_alloc();
+      note_workspace(static_cast<std::ptrdiff_t>(need - wcap_));
+      wcap_ = need;
+    }
+    return memory(d, engine(), wbuf_.get());
   }
 
   Entry& entry(const Shape& xs) {
@@ -161,6 +173,11 @@ class ConvCpu final : public ConvKernel {
     e.has_bwd = true;
   }
 
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char, Free> wbuf_;
+  size_t wcap_ = 0;
   ConvGeom g_;
   std::mutex mu_;
   std::map<std::tuple<int64_t, int64_t, int64_t>, Entry> cache_;
