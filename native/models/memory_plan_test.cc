@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <string>
 
 #include "core/allocator.h"
 #include "models/m2t.h"
@@ -66,7 +67,11 @@ TEST_P(PlanVsAllocator, StepPeakEqualsThePlan) {
 
 INSTANTIATE_TEST_SUITE_P(Sizes, PlanVsAllocator,
                          ::testing::Values(Case{"resnet18", true, 8, 32}, Case{"resnet50", false, 4, 64},
-                                           Case{"resnet18", false, 6, 48}));
+                                           Case{"resnet18", false, 6, 48}),
+                         [](const ::testing::TestParamInfo<Case>& i) {
+                           return std::string(i.param.arch) + (i.param.small_stem ? "_small_stem" : "") + "_b" +
+                                  std::to_string(i.param.n) + "_" + std::to_string(i.param.size) + "px";
+                         });
 
 TEST(MemoryPlan, ActivationsLinearInTheBatch) {
   for (const Case& k : {Case{"resnet18", true, 0, 32}, Case{"resnet50", false, 0, 112}}) {
