@@ -128,8 +128,9 @@ class ConvCpu final : public ConvKernel {
   memory layout_buffer(const memory::desc& d) {
     const size_t need = (d.get_size() + 63) / 64 * 64;
     if (wcap_ < need) {
-      wbuf_.reset(static_cast<char*>(std::aligned_alloc(64, need)));
-      if (!wbuf_) throw std::bad_alloc();
+      char* p = static_cast<char*>(std::aligned_alloc(64, need));
+      if (!p) throw std::bad_alloc();  // the old buffer stays
+      wbuf_.reset(p);
       note_workspace(static_cast<std::ptrdiff_t>(need - wcap_));
       wcap_ = need;
     }
