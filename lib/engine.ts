@@ -96,6 +96,36 @@ interface NativeM2T {
   loadStateDict(sd: StateDict, includeOptimizer: boolean): void;
   save(path: string, metadata: Record<string, string>): Promise<void>;
   load(path: string): Promise<Record<string, string>>;
+  memory(resetPeak: boolean): MemoryBreakdown;
+}
+
+/** The memory plan of a model by category, in bytes (what the engine allocates, stated before it does). */
+export interface MemoryPlanBytes {
+  /** The trained model's values and BN statistics. */
+  parameters: number;
+  gradients: number;
+  /** Momentum buffers. */
+  optimizer: number;
+  /** The teacher's values and statistics. */
+  teacher: number;
+  /** Activation arenas (the student's saved activations, shared work slots), heads, inputs. */
+  activations: number;
+  /** The slope of `activations` in the batch: bytes per image (both views). */
+  activationsPerImage: number;
+  total: number;
+}
+
+/** Momentum2Teacher.memoryBreakdown(): the plan at the last batch stepped, and what is measured now. */
+export interface MemoryBreakdown {
+  planned: MemoryPlanBytes & { batch: { n: number; h: number; w: number } };
+  measured: {
+    /** The device's caching allocator: bytes handed out now, at the peak (since the last reset), held for reuse. */
+    inUse?: number;
+    peakInUse?: number;
+    cached?: number;
+    /** oneDNN scratchpads and reordered weights (outside the allocator; measured, not planned). */
+    workspaces: number;
+  };
 }
 
 export class Momentum2Teacher {
@@ -127,6 +157,12 @@ export class Momentum2Teacher {
   /** Restores everything `save` wrote; resolves to the file's metadata. */
   load(path: string): Promise<Record<string, string>> {
     return this.native.load(path);
+  }
+
+  /** Memory by category: the plan at the last batch shape stepped (model only before the first
+   *  step) and the allocator's measurement; `resetPeak` starts a new peak measurement afterwards. */
+  memoryBreakdown(opts: { resetPeak?: boolean } = {}): MemoryBreakdown {
+    return this.native.memory(opts.resetPeak ?? false);
   }
 }
 
@@ -196,6 +232,8 @@ export interface MemoryEstimate {
   modelBytes: number;
   activationBytes: number;
   totalBytes: number;
+  /** The same plan by category. */
+  breakdown: MemoryPlanBytes;
   /** null where the platform reports none. */
   availableBytes: number | null;
   availableSource: string;

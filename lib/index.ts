@@ -83,7 +83,10 @@ export type {
   LinearProbeConfig,
   EvalResult,
   MemoryEstimate,
+  MemoryBreakdown,
+  MemoryPlanBytes,
 } from './engine';
+export { formatMemory } from './memory';
 
 // Data: what the run loops consume, and how to plug in another source.
 export { setDataProvider, dataProvider, syntheticPretrainSource, syntheticEvalSource, checkDataset } from './data/epoch-source';

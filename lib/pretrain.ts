@@ -15,6 +15,7 @@ import { EvaluationResult, evaluateFeatures, formatEvaluation } from './feature-
 import type { ProcessGroup } from './distributed/process-group';
 import { KnnMonitor, type MonitorResult } from './monitor';
 import { reportAtEnd } from './report';
+import { memoryLine } from './memory';
 import { LoopPosition, LoopRun, localBatchSize, rankCheckpointDir, rankResume, round, runRanks, runSchedule } from './run-loop';
 
 /** What the loop needs from a model (Momentum2Teacher implements it). */
@@ -304,6 +305,7 @@ export class PretrainRun extends LoopRun<PretrainResult> {
         lossDigits: 2,
         step: async (views: PretrainBatch, stepLr) => {
           const r = await model.step(views.view1, views.view2, stepLr);
+          if (model.iteration === startIteration + 1) { const mem = memoryLine(model, o.verbose); if (mem) log.info(mem); }
           return { loss: r.loss, images: views.view1.shape[0], fields: { tau: r.tau, alpha: r.alpha }, nonFinite: r.nonFinite };
         },
         check: (out, it, stepLr) => {

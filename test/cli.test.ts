@@ -105,6 +105,7 @@ withEngine('end to end: mt-train then mt-eval on a tiny dataset', () => {
     expect(log).toMatch(/\| INFO {4}\| \[1\/2\], remain:\dd\.\d\dh\.\d\dm, It:\[2\/4\], Data-Time:\d+\.\d{3}, LR:\d\.\d{4}, Loss:\d+\.\d\d/);
     expect(log).toMatch(/Train-Epoch: \[2\/2\], LR: 0\.0000, Con-Loss: \d+\.\d\d/);
     expect(log).toContain('resolved experiment:');
+    expect(log.match(/Memory: planned [\d.]+ [KMG]iB at batch 8 \d+x\d+, allocator peak [\d.]+ [KMG]iB, workspaces /g)).toHaveLength(1);
     expect(train.stdout).toContain('Train-Epoch: [1/2]');
     const metrics = fs.readFileSync(path.join(out, FILES.metrics), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(metrics).toHaveLength(8);

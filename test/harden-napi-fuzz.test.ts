@@ -22,7 +22,7 @@ test('10,000 random calls: 0 crashes, every failure a one-line JS Error', () => 
   const c = JSON.parse(r.stdout.trim());
   console.log(`N-API fuzz: ${JSON.stringify(c)}`);
   expect(c.calls).toBe(10000);
-  expect(c.targets).toBe(50); // 5 classes (constructors + 37 methods) and 8 functions
+  expect(c.targets).toBe(51); // 5 classes (constructors + 38 methods) and 8 functions
   expect(c.defects).toEqual([]);
   expect(c.nonError + c.badMessage + c.timedOut).toBe(0);
   // The mutations reach past argument checking: a good share of calls succeed.

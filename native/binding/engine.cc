@@ -10,6 +10,7 @@
 #include "binding/comm.h"
 #include "binding/convert.h"
 #include "binding/estimate.h"
+#include "core/allocator.h"
 #include "core/settings.h"
 #include "models/m2t.h"
 #include "models/probe.h"
@@ -143,6 +144,34 @@ ProbeConfig read_probe_config(Napi::Env env, Napi::Value v) {
   return c;
 }
 
+// The memory plan by category, in bytes, with the slope in the batch.
+Napi::Object plan_to_js(Napi::Env env, const MemoryEstimate& m) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("parameters", double(m.plan.parameters));
+  o.Set("gradients", double(m.plan.gradients));
+  o.Set("optimizer", double(m.plan.optimizer));
+  o.Set("teacher", double(m.plan.teacher));
+  o.Set("activations", double(m.activation_bytes));
+  o.Set("activationsPerImage", m.activation_bytes_per_image);
+  o.Set("total", double(m.total()));
+  return o;
+}
+
+// What the device's caching allocator holds now and at its peak (since the last reset when
+// reset_peak), and the kernels' workspaces (outside it).
+Napi::Object measured_to_js(Napi::Env env, Device dev, bool reset_peak) {
+  Napi::Object o = Napi::Object::New(env);
+  if (auto* c = dynamic_cast<CachingAllocator*>(&backend_for(dev).allocator())) {
+    const AllocatorStats s = c->stats();
+    o.Set("inUse", double(s.in_use));
+    o.Set("peakInUse", double(s.peak_in_use));
+    o.Set("cached", double(s.cached));
+    if (reset_peak) c->reset_peak();
+  }
+  o.Set("workspaces", double(workspace_bytes()));
+  return o;
+}
+
 // What both model classes share: the native model, the busy flag, and state/checkpoint methods.
 // Model provides model_state(), optimizer_state(), load_state(), save() and load().
 template <typename Derived, typename Model>
@@ -225,7 +254,8 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
                         InstanceMethod("tau", &M2TWrap::Tau), InstanceMethod("alpha", &M2TWrap::Alpha),
                         InstanceMethod("stateDict", &M2TWrap::StateDict),
                         InstanceMethod("loadStateDict", &M2TWrap::LoadStateDict),
-                        InstanceMethod("save", &M2TWrap::Save), InstanceMethod("load", &M2TWrap::Load)});
+                        InstanceMethod("save", &M2TWrap::Save), InstanceMethod("load", &M2TWrap::Load),
+                        InstanceMethod("memory", &M2TWrap::Memory)});
   }
 
   explicit M2TWrap(const Napi::CallbackInfo& info) : ModelWrap(info) {
@@ -242,6 +272,20 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
   static constexpr const char* kName = "Momentum2Teacher";
 
  private:
+  // memory(resetPeak?) → {planned: the plan at the last batch shape stepped (the model only
+  // before the first step), measured: the allocator now}.
+  Napi::Value Memory(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const MemoryEstimate m = guarded(env, [&] { return estimate_m2t(cfg_, checked_); });
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Object planned = plan_to_js(env, m);
+    Napi::Object batch = Napi::Object::New(env);
+    batch.Set("n", double(checked_.n)), batch.Set("h", double(checked_.h)), batch.Set("w", double(checked_.w));
+    planned.Set("batch", batch);
+    o.Set("planned", planned);
+    o.Set("measured", measured_to_js(env, model_->device(), info[0].ToBoolean()));
+    return o;
+  }
 
   Napi::Value Step(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -460,6 +504,7 @@ Napi::Value EstimateMemory(const Napi::CallbackInfo& info) {
   o.Set("modelBytes", static_cast<double>(m.model_bytes));
   o.Set("activationBytes", static_cast<double>(m.activation_bytes));
   o.Set("totalBytes", static_cast<double>(m.total()));
+  o.Set("breakdown", plan_to_js(env, m));
   o.Set("availableBytes", avail < 0 ? env.Null() : Napi::Number::New(env, static_cast<double>(avail)));
   o.Set("availableSource", source);
   return o;

@@ -11,120 +11,37 @@
 namespace m2t::binding {
 namespace {
 
-// Block counts per stage; mirrors models/resnet.cc (the estimate test checks the element count
-// against the real state dict for every architecture).
-struct Arch {
-  const char* name;
-  bool bottleneck;
-  int blocks[4];
-};
-constexpr Arch kArchs[] = {
-    {"resnet18", false, {2, 2, 2, 2}}, {"resnet34", false, {3, 4, 6, 3}}, {"resnet50", true, {3, 4, 6, 3}},
-    {"resnet101", true, {3, 4, 23, 3}}, {"resnet152", true, {3, 8, 36, 3}},
-};
-
-int64_t scaled(int64_t c, double width) { return std::max<int64_t>(1, std::lround(c * width)); }
-
-// Counts in doubles: the configurations worth refusing overflow int64 products.
-struct Count {
-  double params = 0;      // trainable elements
-  double buffers = 0;     // BN running stats and counters
-  double activations = 0; // per image: elements of every conv/BN output of one forward
-  double feat = 0;
-};
-
-void add_bn(Count& c, double ch) {
-  c.params += 2 * ch;
-  c.buffers += 2 * ch + 1;
-}
-
-Count encoder(const EncoderConfig& e, int64_t h, int64_t w) {
-  const Arch* a = nullptr;
-  for (const Arch& x : kArchs)
-    if (e.arch == x.name) a = &x;
-  if (!a) fail(ErrorKind::RangeError, "arch: unknown architecture '", e.arch, "'");
-  Count c;
-  const double stem = double(scaled(64, e.width));
-  const int k = e.small_stem ? 3 : 7;
-  c.params += 3 * stem * k * k;
-  add_bn(c, stem);
-  double hh = double(h), ww = double(w);
-  if (!e.small_stem) hh = std::ceil(hh / 2), ww = std::ceil(ww / 2);
-  c.activations += 2 * stem * hh * ww;  // conv, BN+ReLU
-  if (!e.small_stem) hh = std::ceil(hh / 2), ww = std::ceil(ww / 2);
-  double cin = stem;
-  for (int s = 0; s < 4; ++s) {
-    const double planes = double(scaled(64 << s, e.width));
-    for (int i = 0; i < a->blocks[s]; ++i) {
-      const bool down_stride = s > 0 && i == 0;
-      const double oh = down_stride ? std::ceil(hh / 2) : hh, ow = down_stride ? std::ceil(ww / 2) : ww;
-      const double cout = a->bottleneck ? 4 * planes : planes;
-      if (a->bottleneck) {
-        c.params += cin * planes + planes * planes * 9 + planes * cout;
-        add_bn(c, planes), add_bn(c, planes), add_bn(c, cout);
-        c.activations += 2 * (planes * hh * ww + planes * oh * ow + cout * oh * ow) + cout * oh * ow;
-      } else {
-        c.params += cin * planes * 9 + planes * planes * 9;
-        add_bn(c, planes), add_bn(c, planes);
-        c.activations += 2 * (2 * planes * oh * ow) + cout * oh * ow;
-      }
-      if (down_stride || cin != cout) {
-        c.params += cin * cout;
-        add_bn(c, cout);
-        c.activations += 2 * cout * oh * ow;
-      }
-      cin = cout;
-      hh = oh, ww = ow;
-    }
+// The plan at n; beyond int64-safe sizes, extrapolated in doubles from n = 1 and 2 (exactly
+// linear in n up to the 64-byte rounding of each tensor), and clamped.
+template <typename Plan>
+MemoryEstimate from_plan(Plan&& plan, const BatchShape& b) {
+  MemoryEstimate m;
+  const MemoryPlan p0 = plan(0, 0, 0);
+  m.state_floats = p0.state_floats;
+  m.model_bytes = p0.model();
+  m.plan = p0;
+  if (b.n == 0) return m;
+  const MemoryPlan p1 = plan(1, b.h, b.w), p2 = plan(2, b.h, b.w);
+  m.activation_bytes_per_image = double(p2.activations - p1.activations);
+  if (double(b.n) * double(b.h) * double(b.w) < 1e9) {
+    m.plan = plan(b.n, b.h, b.w);
+    m.activation_bytes = m.plan.activations;
+  } else {
+    const double a = double(p1.activations) + double(b.n - 1) * m.activation_bytes_per_image;
+    m.activation_bytes = int64_t(std::min(a, double(std::numeric_limits<int64_t>::max() / 4)));
+    m.plan.activations = m.activation_bytes;
   }
-  c.feat = cin;
-  c.activations += cin;
-  return c;
+  return m;
 }
-
-// Linear(in→hidden) + BN1d(hidden) + Linear(hidden→out), biases included.
-Count mlp(double in, double hidden, double out) {
-  Count c;
-  c.params += in * hidden + hidden + hidden * out + out;
-  add_bn(c, hidden);
-  c.activations += 3 * hidden + out;
-  return c;
-}
-
-double clamp_bytes(double b) { return std::min(b, double(std::numeric_limits<int64_t>::max() / 2)); }
 
 }  // namespace
 
 MemoryEstimate estimate_m2t(const M2TConfig& cfg, const BatchShape& b) {
-  const Count enc = encoder(cfg.encoder, b.h, b.w);
-  const double H = double(cfg.hidden_dim), O = double(cfg.out_dim);
-  const Count proj = mlp(enc.feat, H, O), pred = mlp(O, H, O);
-  const double student = enc.params + proj.params + pred.params;
-  const double teacher = enc.params + proj.params;
-  const double buffers = 2 * enc.buffers + 2 * proj.buffers + pred.buffers;
-  MemoryEstimate m;
-  const double state = student + teacher + buffers;
-  m.state_floats = int64_t(std::min(state, 9e18));
-  // state + a gradient and a momentum buffer per student parameter, float32.
-  m.model_bytes = int64_t(clamp_bytes(4 * (state + 2 * student)));
-  // Per image and view: the student keeps its forward outputs and as many gradients for the
-  // backward pass; the teacher only its forward outputs.
-  const double per_view = 2 * (enc.activations + proj.activations + pred.activations) + enc.activations + proj.activations;
-  const double input = double(b.h) * double(b.w) * 3;
-  m.activation_bytes = int64_t(clamp_bytes(4 * double(b.n) * 2 * (per_view + 2 * input)));
-  return m;
+  return from_plan([&](int64_t n, int64_t h, int64_t w) { return plan_m2t(cfg, n, h, w); }, b);
 }
 
 MemoryEstimate estimate_probe(const ProbeConfig& cfg, const BatchShape& b) {
-  const Count enc = encoder(cfg.encoder, b.h, b.w);
-  const double K = double(cfg.num_classes);
-  const double fc = enc.feat * K + K;
-  const double state = enc.params + enc.buffers + fc + 2 * K + 2 * K + 1;
-  MemoryEstimate m;
-  m.state_floats = int64_t(std::min(state, 9e18));
-  m.model_bytes = int64_t(clamp_bytes(4 * (state + 2 * (fc + 2 * K))));
-  m.activation_bytes = int64_t(clamp_bytes(4 * double(b.n) * (enc.activations + 4 * K + double(b.h) * double(b.w) * 3)));
-  return m;
+  return from_plan([&](int64_t n, int64_t h, int64_t w) { return plan_probe(cfg, n, h, w); }, b);
 }
 
 static int64_t read_int_file(const char* path) {

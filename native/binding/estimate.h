@@ -1,6 +1,5 @@
-// Up-front memory estimate of a model (parameters, gradients, optimizer buffers) and of one
-// step's activations, checked against the memory this process may use before anything is
-// allocated. The one place that knows the models' memory footprint: refine it here.
+// The models' memory plans (plan_m2t, plan_probe: the layouts the models allocate) as the binding
+// states them, checked against the memory this process may use before anything is allocated.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -16,8 +15,10 @@ struct BatchShape {
 
 struct MemoryEstimate {
   int64_t state_floats = 0;      // exact element count of the state dict (model, no optimizer)
-  int64_t model_bytes = 0;       // state + gradients + optimizer buffers
+  int64_t model_bytes = 0;       // parameters + gradients + optimizer buffers + teacher
   int64_t activation_bytes = 0;  // one step (or forward pass) on the batch
+  double activation_bytes_per_image = 0;  // the plan's slope in the batch
+  MemoryPlan plan;               // by category (batches too large for int64 arithmetic: model only)
   int64_t total() const { return model_bytes + activation_bytes; }
 };
 

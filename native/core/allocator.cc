@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <new>
 
@@ -67,6 +69,15 @@ AllocatorStats CachingAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
 }
+
+void CachingAllocator::reset_peak() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.peak_in_use = stats_.in_use;
+}
+
+static std::atomic<std::ptrdiff_t> g_workspace_bytes{0};
+void note_workspace(std::ptrdiff_t delta) { g_workspace_bytes += delta; }
+size_t workspace_bytes() { return static_cast<size_t>(std::max<std::ptrdiff_t>(0, g_workspace_bytes.load())); }
 
 namespace {
 

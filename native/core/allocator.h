@@ -9,6 +9,7 @@
 // the cache only bridges a free and the next same-sized allocation.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -29,7 +30,7 @@ class Allocator {
 struct AllocatorStats {
   size_t in_use = 0;       // bytes handed out
   size_t cached = 0;       // bytes held for reuse
-  size_t peak_in_use = 0;
+  size_t peak_in_use = 0;  // since construction or the last reset_peak()
   size_t hits = 0, misses = 0;
 };
 
@@ -44,6 +45,8 @@ class CachingAllocator final : public Allocator {
   void deallocate(void* p) override;
   void release_cached() override;
   AllocatorStats stats() const;
+  // Starts a new peak measurement at the bytes in use now.
+  void reset_peak();
 
  private:
   void release_locked();
@@ -57,5 +60,11 @@ class CachingAllocator final : public Allocator {
 
 // The host allocator: 64-byte aligned blocks from the C library.
 CachingAllocator& host_allocator();
+
+// Workspaces kernels hold outside the allocators (oneDNN scratchpads, weights reordered into a
+// primitive's layout): kernels note what they grow (or free) by, so the memory breakdown can
+// report what they hold.
+void note_workspace(std::ptrdiff_t delta);
+size_t workspace_bytes();
 
 }  // namespace m2t

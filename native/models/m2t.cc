@@ -26,6 +26,37 @@ void validate(const M2TConfig& c) {
   check_setting("threads", c.threads);
 }
 
+namespace {
+// Linear(in→hidden) + BN1d(hidden) + Linear(hidden→out): trainable elements, BN statistics.
+int64_t mlp_params(int64_t in, int64_t hidden, int64_t out) { return in * hidden + hidden + 2 * hidden + hidden * out + out; }
+int64_t mlp_buffers(int64_t hidden) { return 2 * hidden + 1; }
+}  // namespace
+
+MemoryPlan plan_m2t(const M2TConfig& c, int64_t n, int64_t h, int64_t w) {
+  validate(c);
+  const int64_t N = 2 * n;  // both views in one batch per network
+  const EncoderPlan e = plan_encoder(c.encoder, N, h, w);
+  const int64_t H = c.hidden_dim, O = c.out_dim, F = e.feat;
+  const int64_t proj = mlp_params(F, H, O), pred = mlp_params(O, H, O), hb = mlp_buffers(H);
+  const int64_t student = e.params + proj + pred, teacher = e.params + proj;
+  MemoryPlan m;
+  m.state_floats = student + teacher + 2 * (e.buffers + hb) + hb;
+  m.parameters = 4 * (student + e.buffers + 2 * hb);
+  m.gradients = 4 * student;
+  m.optimizer = 4 * student;
+  m.teacher = 4 * (teacher + e.buffers + hb);
+  if (n == 0) return m;
+  // Outside the arenas: the views as given and concatenated twice (student, teacher order), each
+  // encoder's features and max-pool argmax, the heads' activations and gradients (projector and
+  // predictor: h0, h1, dh1, dh0; the teacher's projector: h0, h1), normalised outputs and the
+  // loss's gradients, and the BN layers' per-view statistics (≈ 5·G·C floats a layer).
+  const int64_t image = N * h * w * 3;
+  const int64_t heads = 3 * image + 2 * N * F + 10 * N * H + 3 * N * O + 5 * N * O + 2 * N + N * F;
+  const int64_t bn_stats = 10 * (e.buffers + 3 * H);
+  m.activations = 4 * (e.saved + e.work() + heads + bn_stats + 2 * e.pool_idx);
+  return m;
+}
+
 static const M2TConfig& checked(const M2TConfig& c) {
   validate(c);
   return c;
@@ -72,6 +103,10 @@ Momentum2Teacher::Momentum2Teacher(Backend& be, const M2TConfig& cfg, Comm* comm
   student_bn_ = s_enc_.bns();
   student_bn_.push_back(&s_proj_.bn);
   student_bn_.push_back(&s_pred_.bn);
+
+  s_enc_.use_arenas(&act_saved_, &act_work_);
+  t_enc_.use_arenas(nullptr, &act_work_);
+  t_enc_.set_keep_for_backward(false);  // no gradients through the teacher
 
   opt_ = std::make_unique<Optimizer>(be, cfg.optimizer, student_arena_);
   opt_->register_in(optim_state_);

@@ -34,6 +34,9 @@ struct M2TConfig {
 
 void validate(const M2TConfig& cfg);
 
+// The memory plan of a step on two views of n images of h×w (n = 0: the model only); validates cfg.
+MemoryPlan plan_m2t(const M2TConfig& cfg, int64_t n, int64_t h, int64_t w);
+
 struct StepResult {
   double loss, tau, alpha;
   int64_t iteration;  // completed iterations after this step
@@ -96,6 +99,9 @@ class Momentum2Teacher {
   Tensor qnorm_, knorm_, loss_;
   // The student arena's prefix that mirrors the teacher's parameters (same layout).
   Tensor student_prefix_;
+  // Activation arenas (EncoderPlan): the student's saved activations, and the work slots the
+  // teacher's forward and the student's backward take turns in.
+  Tensor act_saved_, act_work_;
 };
 
 }  // namespace m2t

@@ -9,6 +9,23 @@
 
 namespace m2t {
 
+MemoryPlan plan_probe(const ProbeConfig& cfg, int64_t n, int64_t h, int64_t w) {
+  const EncoderPlan e = plan_encoder(cfg.encoder, n, h, w);
+  const int64_t K = std::max<int64_t>(cfg.num_classes, 1);
+  const int64_t trained = e.feat * K + K + 2 * K;  // fc weight and bias, BN γ and β
+  MemoryPlan m;
+  m.state_floats = e.params + e.buffers + trained + 2 * K + 1;
+  m.parameters = 4 * m.state_floats;
+  m.gradients = 4 * trained;
+  m.optimizer = 4 * trained;
+  if (n == 0) return m;
+  // The encoder keeps nothing (work slots only); the input, features, max-pool argmax, fc output,
+  // logits and their gradients, and BN statistics (inference: scale and shift; the classifier's BN
+  // trains: five per channel).
+  m.activations = 4 * (e.work() + n * h * w * 3 + n * e.feat + e.pool_idx + 4 * n * K + e.buffers + 5 * K);
+  return m;
+}
+
 LinearProbe::LinearProbe(Backend& be, const ProbeConfig& cfg, Comm* comm)
     : be_(be), cfg_(cfg), comm_(comm ? comm : &local_comm_), enc_(be, cfg.encoder, "encoder."),
       fc_("fc.0", enc_.feature_dim(), std::max<int64_t>(cfg.num_classes, 1), be.device()),
@@ -17,6 +34,9 @@ LinearProbe::LinearProbe(Backend& be, const ProbeConfig& cfg, Comm* comm)
     fail(ErrorKind::RangeError, "numClasses: must be in [2, 2^24], got ", cfg.num_classes);
   validate(cfg.optimizer);
   enc_.register_in(encoder_);
+  // The encoder is frozen: its activations are transient and its parameters need no gradients.
+  enc_.set_keep_for_backward(false);
+  for (Param* p : encoder_.params()) p->grad = Tensor();
   enc_.init(cfg.seed);
   fc_.register_in(classifier_);
   bn_.register_in(classifier_);

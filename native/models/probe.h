@@ -20,6 +20,9 @@ struct ProbeConfig {
   int threads = 0;
 };
 
+// The memory plan of a train step on n images of h×w (n = 0: the model only).
+MemoryPlan plan_probe(const ProbeConfig& cfg, int64_t n, int64_t h, int64_t w);
+
 struct ProbeEval {
   double loss;
   int64_t top1, top5;  // correct predictions in the batch

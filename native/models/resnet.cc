@@ -27,6 +27,27 @@ const ArchSpec* find_arch(const std::string& name) {
 
 int64_t scaled(int64_t c, double width) { return std::max<int64_t>(1, std::lround(c * width)); }
 
+// Output size of every strided layer here: 3x3/pad 1, 1x1/pad 0, the 7x7/2/pad 3 stem, the 3x3/2/pad 1 pool.
+int64_t strided(int64_t h, int64_t stride) { return (h - 1) / stride + 1; }
+int64_t rounded(const Shape& s) { return (numel_of(s) + 15) / 16 * 16; }
+
+// A block's activation shapes for input `in`: a1 = conv1's output (and bn1's), a2 = conv2's, out
+// = the block's (conv3's for a bottleneck, conv2's for a basic block; the shortcut's).
+struct BlockShapes {
+  Shape a1, a2, out;
+  bool down;
+};
+BlockShapes block_shapes(bool bottleneck, const Shape& in, int64_t planes, int64_t stride) {
+  const int64_t n = in[0], oh = strided(in[1], stride), ow = strided(in[2], stride);
+  const int64_t cout = bottleneck ? 4 * planes : planes;
+  BlockShapes s;
+  s.a1 = bottleneck ? Shape{n, in[1], in[2], planes} : Shape{n, oh, ow, planes};
+  s.a2 = {n, oh, ow, planes};
+  s.out = {n, oh, ow, cout};
+  s.down = stride != 1 || in[3] != cout;
+  return s;
+}
+
 // The projection shortcut (1x1 conv with the stride → BN), when present.
 struct Downsample {
   Downsample(Backend& be, const std::string& p, int64_t cin, int64_t cout, int64_t stride, DType ct)
@@ -75,9 +96,22 @@ class BlockBase : public Block {
     be.add_inplace(dx, down_->dx);
   }
 
+  // The shortcut's tensors (a block's output shape `out`, input `in`); see BasicBlock::bind.
+  void bind_shortcut(ArenaBinder& b, const Shape& in, const Shape& out) {
+    if (!down_) return;
+    down_->a = b.keep_or(ArenaBinder::A, out);
+    down_->b = b.at(ArenaBinder::C, out);
+    if (b.saved) {
+      down_->da = b.at(ArenaBinder::B, out);
+      down_->dx = b.at(ArenaBinder::C, in);
+    }
+  }
+  Tensor bind_out(ArenaBinder& b, const Shape& s, int out_slot) { return b.saved ? b.keep(s) : b.at(out_slot, s); }
+
   std::vector<std::pair<Conv2d*, BatchNorm*>> units_;
   std::unique_ptr<Downsample> down_;
   const Tensor* x_ = nullptr;
+  int64_t planes_ = 0, stride_ = 1;
 };
 
 // 3x3 → BN → ReLU → 3x3 → BN, + shortcut, ReLU.
@@ -90,6 +124,26 @@ class BasicBlock final : public BlockBase {
         bn2_(p + ".bn2", planes, be.device()) {
     units_ = {{&conv1_, &bn1_}, {&conv2_, &bn2_}};
     add_shortcut(be, p, cin, planes, stride, ct);
+    planes_ = planes, stride_ = stride;
+  }
+  // Kept: a1, r1, a2, out (+ the shortcut conv's output). Transient: b2 (B), the shortcut BN's
+  // output (C). Forward keeping nothing: a1 A → r1 B → a2 A → b2 B, shortcut A → C, out P.
+  // Backward: da2 A → dr1 B → da1 A → dx (the caller's), shortcut da B → dx C.
+  Shape bind(ArenaBinder& b, const Shape& in, int out_slot) override {
+    using S = ArenaBinder;
+    const BlockShapes s = block_shapes(false, in, planes_, stride_);
+    a1_ = b.keep_or(S::A, s.a1);
+    r1_ = b.keep_or(S::B, s.a1);
+    a2_ = b.keep_or(S::A, s.out);
+    b2_ = b.at(S::B, s.out);
+    bind_shortcut(b, in, s.out);
+    out = bind_out(b, s.out, out_slot);
+    if (b.saved) {
+      da2_ = b.at(S::A, s.out);
+      dr1_ = b.at(S::B, s.a1);
+      da1_ = b.at(S::A, s.a1);
+    }
+    return s.out;
   }
   void forward(Backend& be, const Tensor& x, int G, BnMode mode) override {
     x_ = &x;
@@ -128,6 +182,30 @@ class BottleneckBlock final : public BlockBase {
         bn3_(p + ".bn3", planes * 4, be.device()) {
     units_ = {{&conv1_, &bn1_}, {&conv2_, &bn2_}, {&conv3_, &bn3_}};
     add_shortcut(be, p, cin, planes * 4, stride, ct);
+    planes_ = planes, stride_ = stride;
+  }
+  // Kept: a1, r1, a2, r2, a3, out (+ the shortcut conv's output). Transient: b3 (B), the shortcut
+  // BN's output (C). Forward keeping nothing: a1 A → r1 B → a2 A → r2 B → a3 A → b3 B, shortcut
+  // A → C, out P. Backward: da3 A → dr2 B → da2 A → dr1 B → da1 A → dx, shortcut da B → dx C.
+  Shape bind(ArenaBinder& b, const Shape& in, int out_slot) override {
+    using S = ArenaBinder;
+    const BlockShapes s = block_shapes(true, in, planes_, stride_);
+    a1_ = b.keep_or(S::A, s.a1);
+    r1_ = b.keep_or(S::B, s.a1);
+    a2_ = b.keep_or(S::A, s.a2);
+    r2_ = b.keep_or(S::B, s.a2);
+    a3_ = b.keep_or(S::A, s.out);
+    b3_ = b.at(S::B, s.out);
+    bind_shortcut(b, in, s.out);
+    out = bind_out(b, s.out, out_slot);
+    if (b.saved) {
+      da3_ = b.at(S::A, s.out);
+      dr2_ = b.at(S::B, s.a2);
+      da2_ = b.at(S::A, s.a2);
+      dr1_ = b.at(S::B, s.a1);
+      da1_ = b.at(S::A, s.a1);
+    }
+    return s.out;
   }
   void forward(Backend& be, const Tensor& x, int G, BnMode mode) override {
     x_ = &x;
@@ -161,6 +239,64 @@ class BottleneckBlock final : public BlockBase {
 };
 
 }  // namespace
+
+Tensor ArenaBinder::keep(const Shape& s) {
+  Tensor t = saved->view(off, s);
+  off += rounded(s);
+  return t;
+}
+
+EncoderPlan plan_encoder(const EncoderConfig& cfg, int64_t n, int64_t h, int64_t w) {
+  validate(cfg);
+  const ArchSpec& a = *find_arch(cfg.arch);
+  EncoderPlan p;
+  auto bn = [&](int64_t ch) { p.params += 2 * ch, p.buffers += 2 * ch + 1; };
+  auto act = [&](const Shape& s, int copies_kept) {
+    p.saved += copies_kept * rounded(s);
+    p.slot = std::max(p.slot, rounded(s));
+  };
+  const int64_t stem = scaled(64, cfg.width);
+  const int64_t k = cfg.small_stem ? 3 : 7;
+  p.params += 3 * stem * k * k;
+  bn(stem);
+  // Stem: conv and BN+ReLU outputs kept; the pool's output too (the first block's input).
+  Shape x = {n, cfg.small_stem ? h : strided(h, 2), cfg.small_stem ? w : strided(w, 2), stem};
+  act(x, 2);
+  if (!cfg.small_stem) {
+    x = {n, strided(x[1], 2), strided(x[2], 2), stem};
+    act(x, 1);
+    p.pool_idx = numel_of(x);
+  }
+  int64_t cin = stem;
+  for (int s = 0; s < 4; ++s) {
+    const int64_t planes = scaled(64 << s, cfg.width);
+    for (int i = 0; i < a.blocks[s]; ++i) {
+      const int64_t stride = (s > 0 && i == 0) ? 2 : 1;
+      const BlockShapes b = block_shapes(a.bottleneck, x, planes, stride);
+      const int64_t cout = b.out[3];
+      if (a.bottleneck) {
+        p.params += cin * planes + planes * planes * 9 + planes * cout;
+        bn(planes), bn(planes), bn(cout);
+        act(b.a1, 2), act(b.a2, 2), act(b.out, 2);  // a1 r1, a2 r2, a3 out
+      } else {
+        p.params += cin * planes * 9 + planes * planes * 9;
+        bn(planes), bn(planes);
+        act(b.a1, 2), act(b.out, 2);  // a1 r1, a2 out
+      }
+      if (b.down) {
+        p.params += cin * cout;
+        bn(cout);
+        act(b.out, 1);
+      }
+      p.slot = std::max(p.slot, rounded(x));
+      x = b.out;
+      cin = cout;
+    }
+  }
+  p.feat = cin;
+  if (n == 0) p.saved = p.slot = 0;
+  return p;
+}
 
 void validate(const EncoderConfig& cfg) {
   check_setting("arch", cfg.arch);
@@ -214,9 +350,44 @@ std::vector<BatchNorm*> ResNet::bns() {
   return v;
 }
 
+// Points every activation at its arena view for input shape xs (EncoderPlan). Rebinding each
+// forward costs a few hundred views; the arenas grow only when a larger input comes.
+void ResNet::bind(const Shape& xs) {
+  using S = ArenaBinder;
+  const EncoderPlan p = plan_encoder(cfg_, xs[0], xs[1], xs[2]);
+  ArenaBinder b;
+  b.saved = keep_ ? (saved_src_ ? saved_src_ : &own_saved_) : nullptr;
+  b.work = work_src_ ? work_src_ : &own_work_;
+  b.slot = p.slot;
+  if (b.saved && b.saved->numel() < p.saved) *b.saved = Tensor({p.saved}, be_.device());
+  if (b.work->numel() < p.work()) *b.work = Tensor({p.work()}, be_.device());
+  const int64_t stem = bn1_->channels();
+  Shape h = {xs[0], cfg_.small_stem ? xs[1] : strided(xs[1], 2), cfg_.small_stem ? xs[2] : strided(xs[2], 2), stem};
+  const Shape c1 = h;
+  // Keeping nothing: c1 A → r1 B → pool P0 (small stem: r1 P0); block i reads P[i%2], writes P[1-i%2].
+  c1_ = b.keep_or(S::A, c1);
+  if (cfg_.small_stem) {
+    r1_ = b.keep_or(S::P0, c1);
+  } else {
+    r1_ = b.keep_or(S::B, c1);
+    h = {xs[0], strided(h[1], 2), strided(h[2], 2), stem};
+    p_ = b.keep_or(S::P0, h);
+  }
+  for (size_t i = 0; i < blocks_.size(); ++i) h = blocks_[i]->bind(b, h, i % 2 ? S::P0 : S::P1);
+  if (b.saved) {
+    // The backward's block gradients ping-pong P0/P1 at whatever shape each block needs.
+    g0_ = b.work->view(S::P0 * p.slot, {p.slot});
+    g1_ = b.work->view(S::P1 * p.slot, {p.slot});
+    dr1_ = b.at(S::A, c1);
+    dc1_ = b.at(S::B, c1);
+    M2T_CHECK(b.off == p.saved, "memory plan: the encoder kept ", b.off, " floats, the plan says ", p.saved);
+  }
+}
+
 const Tensor& ResNet::forward(const Tensor& x, int G, BnMode mode) {
   M2T_CHECK(x.ndim() == 4 && x.dim(3) == 3, "encoder input must be [N, H, W, 3] (NHWC), got ",
             shape_str(x.shape()));
+  bind(x.shape());
   x_ = &x;
   conv1_->forward(x, c1_);
   bn1_->forward(be_, c1_, r1_, G, mode, true);

@@ -24,6 +24,58 @@ struct EncoderConfig {
 // Throws RangeError naming `arch` or `width` when they are not valid (ranges: the settings table).
 void validate(const EncoderConfig& cfg);
 
+// How an encoder lays its activations out: its part of the memory plan (MemoryPlan below).
+// Every activation is a view of one of two arenas:
+// - saved: what the backward reads, kept from the forward (only when the encoder trains): the stem's
+//   conv and BN outputs, the pool output, and per block each conv output, each BN+ReLU output, the
+//   block output and the shortcut conv output — each once, never a copy;
+// - work: kWorkSlots slots of the largest activation, shared by every layer in turn (and, through
+//   use_arenas, by the teacher and the student): P0/P1 ping-pong the block inputs/outputs of a
+//   forward that keeps nothing and the block gradients of the backward; A/B/C hold a block's
+//   temporaries (its BN outputs nothing reads later, its gradient buffers), alternating so that each
+//   op's input and output never share a slot.
+// Sizes are floats, each tensor rounded up to 16 (64-byte aligned views).
+struct EncoderPlan {
+  static constexpr int kWorkSlots = 5;
+  int64_t params = 0;   // trainable elements
+  int64_t buffers = 0;  // BN running statistics and counters
+  int64_t feat = 0;     // feature width
+  int64_t saved = 0;    // the saved arena (when training)
+  int64_t slot = 0;     // one work slot
+  int64_t pool_idx = 0; // i32 argmax of the max pool (when training with the ImageNet stem)
+  int64_t work() const { return kWorkSlots * slot; }
+};
+// The plan for an input [n, h, w, 3] (n = h = w = 0: parameters only). Pure: allocates nothing.
+EncoderPlan plan_encoder(const EncoderConfig& cfg, int64_t n, int64_t h, int64_t w);
+
+// Bytes a model holds while it trains on a batch, by category: what the engine states before it
+// allocates (plan_m2t, plan_probe) and refuses configurations with. Everything here comes from the
+// device's caching allocator; oneDNN's workspaces (scratchpads, reordered weights) are measured,
+// not planned (ops/cpu_backend.h, workspace_bytes()).
+struct MemoryPlan {
+  int64_t parameters = 0;   // the trained model's values and BN statistics
+  int64_t gradients = 0;
+  int64_t optimizer = 0;    // momentum buffers
+  int64_t teacher = 0;      // the teacher's values and statistics (Momentum² Teacher only)
+  int64_t activations = 0;  // activation arenas, heads, inputs
+  int64_t state_floats = 0; // elements of the state dict (model, no optimizer): exact
+  int64_t model() const { return parameters + gradients + optimizer + teacher; }
+  int64_t total() const { return model() + activations; }
+};
+
+// Binds a block's tensors to arena views (see EncoderPlan).
+struct ArenaBinder {
+  Tensor* saved = nullptr;  // null: the forward keeps nothing (teacher, frozen encoder)
+  Tensor* work = nullptr;
+  int64_t slot = 0;
+  int64_t off = 0;  // next free float of `saved`
+  enum Slot { P0 = 0, P1 = 1, A = 2, B = 3, C = 4 };
+  Tensor keep(const Shape& s);
+  Tensor at(int i, const Shape& s) const { return work->view(i * slot, s); }
+  // Saved when the forward keeps, else work slot i.
+  Tensor keep_or(int i, const Shape& s) { return saved ? keep(s) : at(i, s); }
+};
+
 class Block {
  public:
   virtual ~Block() = default;
@@ -32,6 +84,9 @@ class Block {
   virtual void forward(Backend& be, const Tensor& x, int G, BnMode mode) = 0;
   virtual void backward(Backend& be, Tensor& dout, Tensor& dx) = 0;  // dout may be clobbered
   virtual std::vector<BatchNorm*> bns() = 0;
+  // Binds every activation (and gradient buffer, when b.saved) for input shape `in` to arena
+  // views; the output goes to work slot out_slot when nothing is kept. Returns the output shape.
+  virtual Shape bind(ArenaBinder& b, const Shape& in, int out_slot) = 0;
   Tensor out;
 };
 
@@ -50,8 +105,14 @@ class ResNet {
   std::function<void(const Param&)> on_grad_ready;
   int64_t feature_dim() const { return feat_; }
   std::vector<BatchNorm*> bns();
+  // Memory plan (EncoderPlan): whether the forward keeps what a backward needs (default true;
+  // false for the teacher and frozen encoders, whose activations are then all transient), and the
+  // arenas to use (default: the encoder's own). Both take effect at the next forward.
+  void set_keep_for_backward(bool keep) { keep_ = keep; }
+  void use_arenas(Tensor* saved, Tensor* work) { saved_src_ = saved, work_src_ = work; }
 
  private:
+  void bind(const Shape& x);
   Backend& be_;
   EncoderConfig cfg_;
   int64_t feat_;
@@ -63,6 +124,10 @@ class ResNet {
   Tensor pool_idx_;  // i32 argmax of the max pool, on the device
   Tensor g0_, g1_, dr1_, dc1_;
   std::vector<std::vector<Param*>> block_params_;  // per block, for on_grad_ready
+  bool keep_ = true;
+  Tensor* saved_src_ = nullptr;
+  Tensor* work_src_ = nullptr;
+  Tensor own_saved_, own_work_;
 };
 
 }  // namespace m2t

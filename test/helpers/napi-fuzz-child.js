@@ -110,6 +110,7 @@ const valid = {
     loadStateDict: (o) => [o.stateDict(false), false],
     save: () => [ckpt, { k: 'v' }],
     load: () => [ckpt],
+    memory: () => [rand() < 0.5],
   },
   LinearProbe: {
     constructor: () => [probeCfg],

@@ -28,7 +28,7 @@ function arg(name: string, def: string): string {
 }
 
 /** img/s over wall time, and images per CPU-second of this process (steady under load from other processes). */
-async function ours(c: Config, threads: number, budget: number): Promise<{ ips: number; iters: number; perCpu: number }> {
+async function ours(c: Config, threads: number, budget: number): Promise<{ ips: number; iters: number; perCpu: number; planMB: number; allocPeakMB: number; workspacesMB: number }> {
   const net = new Momentum2Teacher({
     arch: c.arch, smallStem: c.smallStem, totalIterations: 100000, threads, hiddenDim: 4096, outDim: 256,
     precision: c.precision,
@@ -45,7 +45,11 @@ async function ours(c: Config, threads: number, budget: number): Promise<{ ips: 
     elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
   }
   const cpu = process.cpuUsage(cpu0);
-  return { ips: (iters * c.batch) / elapsed, iters, perCpu: (iters * c.batch) / ((cpu.user + cpu.system) / 1e6) };
+  const mem = net.memoryBreakdown(), MB = 1024 * 1024;
+  return {
+    ips: (iters * c.batch) / elapsed, iters, perCpu: (iters * c.batch) / ((cpu.user + cpu.system) / 1e6),
+    planMB: mem.planned.total / MB, allocPeakMB: (mem.measured.peakInUse ?? NaN) / MB, workspacesMB: mem.measured.workspaces / MB,
+  };
 }
 
 function findTorchPython(): string | undefined {
@@ -64,7 +68,7 @@ function peakRssMB(): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-interface Measured { ips: number; iters: number; perCpu: number; peakMB: number }
+interface Measured { ips: number; iters: number; perCpu: number; peakMB: number; planMB: number; allocPeakMB: number; workspacesMB: number }
 
 // Each configuration runs in a child process of its own, so its peak memory is its own.
 function oursInChild(c: Config, threads: number, budget: number): Measured {
@@ -120,7 +124,8 @@ async function main(): Promise<void> {
   const py = process.argv.includes('--no-torch') ? undefined : findTorchPython();
   const only = arg('only-precision', '');
   const bin = process.argv.includes('--no-ceiling') ? undefined : ceilingBinary();
-  console.log(`Momentum² Teacher step, CPU, ${threads} threads, ~${budget}s per measurement; peak = the process's peak RSS`);
+  console.log(`Momentum² Teacher step, CPU, ${threads} threads, ~${budget}s per measurement; peak = the process's peak RSS ` +
+    `(ours: also the engine's memory plan, its allocator's peak and oneDNN's workspaces)`);
   const fp32Ips = new Map<string, number>();
   for (const c of CONFIGS) {
     if (only && c.precision !== only) continue;
@@ -133,7 +138,8 @@ async function main(): Promise<void> {
       console.log(`${label}: ours failed: ${(e as Error).message.split('\n')[0]}`);
       continue;
     }
-    let line = `${label}: ours ${o.ips.toFixed(2)} img/s, ${o.perCpu.toFixed(2)} img/CPU-s (${o.iters} steps), peak ${o.peakMB.toFixed(0)} MB`;
+    let line = `${label}: ours ${o.ips.toFixed(2)} img/s, ${o.perCpu.toFixed(2)} img/CPU-s (${o.iters} steps), peak ${o.peakMB.toFixed(0)} MB ` +
+      `(planned ${o.planMB.toFixed(0)} MB, allocator peak ${o.allocPeakMB.toFixed(0)} MB, workspaces ${o.workspacesMB.toFixed(0)} MB)`;
     if (c.precision === 'fp32') fp32Ips.set(key, o.ips);
     else if (fp32Ips.has(key)) line += `; ${c.precision}/fp32 ${(o.ips / (fp32Ips.get(key) as number)).toFixed(2)}x`;
     const t = py ? torchRef(py, c, threads, budget) : undefined;

@@ -10,13 +10,21 @@
 // the f32 master weights are reordered straight into the primitive's bf16 blocked layout; the
 // primitives accumulate in f32 and write y, dx and dw as f32. So f32 tensors and every other op
 // are untouched, and the f32 path below is the same code as without mixed precision.
+//
+// Weights reordered for a primitive (and its weight gradient before the reorder back) live only
+// for the call: one 64-byte aligned buffer per layer serves every direction and input shape
+// (instead of a copy per direction and shape).
+#include <cstdlib>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <new>
 #include <tuple>
 #include <vector>
 
 #include <dnnl.hpp>
 
+#include "core/allocator.h"
 #include "core/backend.h"
 #include "core/error.h"
 #include "ops/cpu_backend.h"
@@ -40,7 +48,10 @@ memory scratchpad_for(const PD& pd) {
   thread_local std::vector<char> buf;
   const memory::desc d = pd.scratchpad_desc();
   const size_t need = d.get_size();
-  if (buf.size() < need) buf.resize(need);
+  if (buf.size() < need) {
+    note_workspace(static_cast<std::ptrdiff_t>(need - buf.size()));
+    buf.resize(need);
+  }
   return memory(d, engine(), buf.data());
 }
 
@@ -48,7 +59,10 @@ memory scratchpad_for(const PD& pd) {
 memory bf16_buffer(const memory::desc& md, int slot) {
   thread_local std::vector<char> buf[2];
   const size_t need = md.get_size();
-  if (buf[slot].size() < need) buf[slot].resize(need);
+  if (buf[slot].size() < need) {
+    note_workspace(static_cast<std::ptrdiff_t>(need - buf[slot].size()));
+    buf[slot].resize(need);
+  }
   return memory(md, engine(), buf[slot].data());
 }
 
@@ -77,6 +91,7 @@ class ConvCpu final : public ConvKernel {
               " is not supported (f32 or bf16)");
     if (bf16_) require_bf16_conv();
   }
+  ~ConvCpu() override { note_workspace(-static_cast<std::ptrdiff_t>(wcap_)); }
 
   void forward(const Tensor& x, const Tensor& w, Tensor& y) override {
     check_f32(x, "x");
@@ -85,7 +100,7 @@ class ConvCpu final : public ConvKernel {
     dnnl::stream s(engine());
     memory src = input(s, e.src_md, x, 0);
     memory dst(e.dst_md, engine(), y.data());
-    memory wm = weights_for(s, e.fwd_pd.weights_desc(), w, e.fwd_w);
+    memory wm = weights_for(s, e.fwd_pd.weights_desc(), w);
     e.fwd.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst},
                       {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.fwd_pd)}});
     s.wait();
@@ -99,7 +114,7 @@ class ConvCpu final : public ConvKernel {
     dnnl::stream s(engine());
     memory ddst = input(s, e.dst_md, dy, 1);
     memory dsrc(e.src_md, engine(), dx.data());
-    memory wm = weights_for(s, e.bwd_data_pd.weights_desc(), w, e.bwd_w);
+    memory wm = weights_for(s, e.bwd_data_pd.weights_desc(), w);
     e.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dsrc},
                            {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.bwd_data_pd)}});
     s.wait();
@@ -115,8 +130,7 @@ class ConvCpu final : public ConvKernel {
     memory ddst = input(s, e.dst_md, dy, 1);
     memory user_dw(user_w_md(), engine(), dw.data());
     const bool direct = e.bwd_weights_pd.diff_weights_desc() == user_w_md();
-    if (!direct && !e.bwd_dw) e.bwd_dw = memory(e.bwd_weights_pd.diff_weights_desc(), engine());
-    memory prim_dw = direct ? user_dw : e.bwd_dw;
+    memory prim_dw = direct ? user_dw : layout_buffer(e.bwd_weights_pd.diff_weights_desc());
     e.bwd_weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, prim_dw},
                               {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.bwd_weights_pd)}});
     if (!direct) dnnl::reorder(prim_dw, user_dw).execute(s, prim_dw, user_dw);
@@ -129,14 +143,11 @@ class ConvCpu final : public ConvKernel {
     memory::desc src_md, dst_md;
     dnnl::convolution_forward::primitive_desc fwd_pd;
     dnnl::convolution_forward fwd;
-    memory fwd_w;  // weights in fwd's layout (scratch)
     bool has_bwd = false;
     dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
     dnnl::convolution_backward_data bwd_data;
-    memory bwd_w;
     dnnl::convolution_backward_weights::primitive_desc bwd_weights_pd;
     dnnl::convolution_backward_weights bwd_weights;
-    memory bwd_dw;  // weight gradient in bwd_weights' layout (scratch)
   };
 
   static void check_f32(const Tensor& t, const char* what) {
@@ -167,12 +178,25 @@ class ConvCpu final : public ConvKernel {
   memory::dims pads() const { return {g_.pad, g_.pad}; }
 
   // The weights as the primitive wants them: the user's buffer itself or a reordered copy.
-  memory weights_for(dnnl::stream& s, const memory::desc& want, const Tensor& w, memory& scratch) {
+  memory weights_for(dnnl::stream& s, const memory::desc& want, const Tensor& w) {
     memory user(user_w_md(), engine(), const_cast<float*>(w.data()));
     if (want == user_w_md()) return user;
-    if (!scratch || scratch.get_desc() != want) scratch = memory(want, engine());
+    memory scratch = layout_buffer(want);
     dnnl::reorder(user, scratch).execute(s, user, scratch);
     return scratch;
+  }
+
+  // This layer's buffer for weights in a primitive's layout, as `d` (a model's calls are serial).
+  memory layout_buffer(const memory::desc& d) {
+    const size_t need = (d.get_size() + 63) / 64 * 64;
+    if (wcap_ < need) {
+      char* p = static_cast<char*>(std::aligned_alloc(64, need));
+      if (!p) throw std::bad_alloc();  // the old buffer stays
+      wbuf_.reset(p);
+      note_workspace(static_cast<std::ptrdiff_t>(need - wcap_));
+      wcap_ = need;
+    }
+    return memory(d, engine(), wbuf_.get());
   }
 
   Entry& entry(const Shape& xs) {
@@ -215,6 +239,11 @@ class ConvCpu final : public ConvKernel {
     e.has_bwd = true;
   }
 
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char, Free> wbuf_;
+  size_t wcap_ = 0;
   ConvGeom g_;
   bool bf16_;
   std::mutex mu_;
