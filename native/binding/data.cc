@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "binding/addon.h"
+#include "binding/batch.h"
 #include "binding/estimate.h"
 #include "data/dataset.h"
 #include "data/decode.h"
@@ -249,64 +250,6 @@ Napi::Object image_to_js(Napi::Env env, const data::Image& im) {
   o.Set("width", im.width);
   o.Set("height", im.height);
   return o;
-}
-
-// ---- batch memory handed to JS -------------------------------------------------------------------
-
-// A batch buffer lent to JS as an external ArrayBuffer. It goes back to the loader's pool when
-// JS releases the batch (the ArrayBuffer is detached first, so no view can see reused memory) or,
-// failing that, when the ArrayBuffer is garbage-collected.
-struct Lease {
-  data::Buffer buf;
-  size_t bytes;
-};
-std::mutex g_leases_mu;
-std::unordered_map<const void*, Lease*> g_leases;  // live leases by data pointer
-
-Napi::Float32Array lend(Napi::Env env, data::Buffer buf, size_t floats) {
-  auto* lease = new Lease{std::move(buf), floats * sizeof(float)};
-  void* ptr = lease->buf.get();
-  {
-    std::lock_guard<std::mutex> lk(g_leases_mu);
-    g_leases[ptr] = lease;
-  }
-  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(lease->bytes));
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
-      env, ptr, lease->bytes,
-      [](Napi::Env env, void* data, Lease* l) {
-        {
-          std::lock_guard<std::mutex> lk(g_leases_mu);
-          auto it = g_leases.find(data);
-          if (it != g_leases.end() && it->second == l) g_leases.erase(it);
-        }
-        Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(l->bytes));
-        delete l;
-      },
-      lease);
-  return Napi::Float32Array::New(env, floats, ab, 0);
-}
-
-Napi::Value ReleaseArrays(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsArray())
-    throw Napi::TypeError::New(env, "releaseBatchArrays: expected an array of Float32Arrays");
-  const Napi::Array arr = info[0].As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); ++i) {
-    const Napi::Value v = arr.Get(i);
-    if (!v.IsTypedArray()) continue;
-    Napi::ArrayBuffer ab = v.As<Napi::TypedArray>().ArrayBuffer();
-    if (ab.IsDetached()) continue;
-    Lease* lease = nullptr;
-    {
-      std::lock_guard<std::mutex> lk(g_leases_mu);
-      auto it = g_leases.find(ab.Data());
-      if (it != g_leases.end()) lease = it->second;
-    }
-    if (!lease) continue;  // not ours
-    ab.Detach();
-    lease->buf.reset();  // back to the pool now; the finalizer frees the Lease later
-  }
-  return env.Undefined();
 }
 
 // ---- DataSet ---------------------------------------------------------------------------------------
@@ -769,7 +712,7 @@ Napi::Value SetMaxImagePixels(const Napi::CallbackInfo& info) {
 void InitData(Napi::Env env, Napi::Object exports) {
   exports.Set("DataSet", DatasetWrap::Define(env));
   exports.Set("DataLoader", LoaderWrap::Define(env));
-  exports.Set("releaseBatchArrays", Napi::Function::New(env, ReleaseArrays));
+  exports.Set("releaseBatchArrays", Napi::Function::New(env, ReleaseBatchArrays));
   exports.Set("epochIndices", Napi::Function::New(env, EpochIndices));
   exports.Set("setMaxImagePixels", Napi::Function::New(env, SetMaxImagePixels));
 }
