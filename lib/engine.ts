@@ -57,7 +57,11 @@ export interface M2TConfig extends EncoderConfig {
   processGroup?: ProcessGroup;
 }
 
-/** A batch of images, NHWC float32 (already normalised). shape = [n, h, w, 3]. */
+/** A batch of images, NHWC float32 (already normalised). shape = [n, h, w, 3].
+ *  A batch from the native loaders (lib/data) is used in place by the engine: no copy and no
+ *  finiteness scan (the loader refuses a normalisation that could produce a NaN or an infinity;
+ *  do not write into its arrays). Any other Float32Array is copied when the call starts and
+ *  checked: a NaN or an infinity is a RangeError naming the view and the element. */
 export interface ImageBatch {
   data: Float32Array;
   shape: [number, number, number, number];

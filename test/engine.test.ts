@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { Dataset, EvalLoader, PretrainLoader, byolView1, byolView2, linearEvalTransform } from '../lib/data';
 import { LinearProbe, Momentum2Teacher, backends, readCheckpoint, type ImageBatch, type M2TConfig } from '../lib/engine';
 
 const cfg: M2TConfig = {
@@ -188,5 +189,90 @@ describe('LinearProbe', () => {
     const wide = new Momentum2Teacher({ ...cfg, width: 0.25 });
     expect(() => probe.loadEncoder(wide.stateDict())).toThrow(/different arch or width/);
     expect(() => new LinearProbe({ ...pcfg, numClasses: 1 })).toThrow(/'numClasses'/);
+  });
+});
+
+// Loader batches reach the engine by reference (the pooled buffer wrapped as the step's input
+// tensor, no copy, no scan: the loader proves its values finite when it is configured). Any
+// other Float32Array is copied and checked (the NaN test above).
+describe('batches from the native loader', () => {
+  const S = 16;
+  function pixels(n: number): Dataset {
+    const data = new Uint8Array(n * 20 * 20 * 3);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 97 + 13) & 255;
+    return Dataset.fromPixels({ data, n, height: 20, width: 20, channels: 3, labels: Array.from({ length: n }, (_, i) => i % 3) });
+  }
+  const copy = (v: ImageBatch): ImageBatch => ({ data: v.data.slice(), shape: v.shape });
+
+  test('step in place: bit-identical to a copied batch, and release() mid-step is safe', async () => {
+    const loader = new PretrainLoader(pixels(8), { batchSize: 4, seed: 1, threads: 1, prefetch: 1, view1: byolView1({ size: S }), view2: byolView2({ size: S }) });
+    const inPlace = new Momentum2Teacher(cfg), copied = new Momentum2Teacher(cfg);
+    let last: ImageBatch | undefined;
+    for (const epoch of [0, 1]) { // two epochs: the pool's buffers are reused while steps run
+      for await (const b of loader.epoch(epoch)) {
+        const c1 = copy(b.view1), c2 = copy(b.view2);
+        const pending = inPlace.step(b.view1, b.view2, 0.05);
+        b.release(); // the step keeps the pooled memory until it settles; JS sees empty arrays
+        expect(b.view1.data.length).toBe(0);
+        const [r, ref] = [await pending, await copied.step(c1, c2, 0.05)];
+        expect(r.loss).toBe(ref.loss);
+        last = b.view1;
+      }
+    }
+    expect(inPlace.iteration).toBe(4);
+    expect(inPlace.stateDict()['student_encoder.conv1.weight'].data).toEqual(copied.stateDict()['student_encoder.conv1.weight'].data);
+    // A released batch is refused with the usual message, never read.
+    expect(() => inPlace.step(last!, last!, 0.05)).toThrow(/view1: data has 0 elements/);
+    loader.close();
+  });
+
+  test('a value written into a loader batch is not re-scanned (proof the batch is used in place); the divergence guard reports it', async () => {
+    const loader = new PretrainLoader(pixels(8), { batchSize: 4, seed: 2, threads: 1, view1: byolView1({ size: S }), view2: byolView2({ size: S }) });
+    const net = new Momentum2Teacher(cfg);
+    for await (const b of loader.epoch(0)) {
+      b.view1.data[7] = Number.NaN; // a copied batch would be refused here: "view1: element 7 is not finite"
+      const r = await net.step(b.view1, b.view2, 0.05);
+      expect(Number.isNaN(r.loss)).toBe(true);
+      expect(r.nonFinite).toBeDefined();
+      b.release();
+      break;
+    }
+    loader.close();
+  });
+
+  test('a sub-range of a loader batch is copied and checked like user memory', async () => {
+    const loader = new PretrainLoader(pixels(8), { batchSize: 4, seed: 2, threads: 1, view1: byolView1({ size: S }), view2: byolView2({ size: S }) });
+    const net = new Momentum2Teacher(cfg);
+    for await (const b of loader.epoch(0)) {
+      const half = S * S * 3 * 2;
+      const v1: ImageBatch = { data: b.view1.data.subarray(0, half), shape: [2, S, S, 3] };
+      const v2: ImageBatch = { data: b.view2.data.subarray(half), shape: [2, S, S, 3] };
+      v1.data[7] = Number.NaN;
+      expect(() => net.step(v1, v2, 0.05)).toThrow(/view1: element 7 is not finite/);
+      b.release();
+      break;
+    }
+    loader.close();
+  });
+
+  test('LinearProbe trains and evaluates on loader batches in place, the same as on copies', async () => {
+    const loader = new EvalLoader(pixels(6), { batchSize: 3, seed: 3, threads: 1, transform: linearEvalTransform({ size: S }) });
+    const probeCfg = { arch: 'resnet18' as const, width: 0.125, smallStem: true, numClasses: 3, threads: 2 };
+    const a = new LinearProbe(probeCfg), b = new LinearProbe(probeCfg);
+    for await (const batch of loader.epoch(0)) {
+      const c = copy(batch.images);
+      const pending = a.trainStep(batch.images, batch.labels, 0.1);
+      const ref = await b.trainStep(c, batch.labels, 0.1);
+      expect((await pending).loss).toBe(ref.loss);
+      expect((await a.evaluate(batch.images, batch.labels)).logits).toEqual((await b.evaluate(c, batch.labels)).logits);
+      expect(await a.features(batch.images)).toEqual(await b.features(c));
+      batch.release();
+    }
+    loader.close();
+  });
+
+  test('a normalisation that would make a non-finite value is refused by the loader', () => {
+    expect(() => new PretrainLoader(pixels(8), { batchSize: 4, view1: byolView1({ size: S }), view2: byolView2({ size: S, std: [0.2, 1e-40, 0.2] }) }))
+      .toThrow(/view2\.std: channel 1 .* normalises level 0 to -inf; every normalised value must be finite/);
   });
 });

@@ -77,3 +77,25 @@ maybe('epochIndices', () => {
     expect(addon().epochIndices(10, 1, 0, 0, 1, true).indices.length).toBe(10);
   });
 });
+
+// The data binding reads arguments, settles Promises and maps errors with the engine's code
+// (native/binding/convert.h): the same message shapes and JS error classes on both sides.
+maybe('data binding errors', () => {
+  const kind = (f: () => unknown) => { try { f(); } catch (e) { return `${(e as Error).name}: ${(e as Error).message}`; } return 'no error'; };
+  test('config objects name the key; unknown keys are refused; positional arguments name the position', async () => {
+    const ds = new (addon().DataSet)();
+    ds.setPixels(new Uint8Array(4 * 8 * 8 * 3), 4, 8, 8, 3, null);
+    const view = { size: [8, 8] };
+    expect(kind(() => new (addon().DataLoader)(ds, { batchSize: 2, views: [{ ...view, bogus: 1 }] }))).toBe("TypeError: view1: unknown key 'bogus'");
+    expect(kind(() => new (addon().DataLoader)(ds, { batchSize: 2, views: [view], prefetch: 0 })))
+      .toBe("RangeError: DataLoader options: 'prefetch' must be a finite number in [1, 64], got 0");
+    expect(kind(() => new (addon().DataLoader)(ds, { batchSize: 2, views: [{ ...view, mean: [0, 0] }] })))
+      .toBe("TypeError: view1: 'mean' must be an array of 3 finite numbers");
+    expect(kind(() => new (addon().DataLoader)(ds, 7))).toBe('TypeError: DataLoader options: expected an object');
+    // A core data error keeps its class through the shared mapping, on the JS thread and from the pool.
+    expect(kind(() => new (addon().DataLoader)(ds, { batchSize: 8, views: [view] }))).toMatch(/^RangeError: loader: 4 images over 1 process\(es\)/);
+    expect(kind(() => ds.decode('x'))).toBe('TypeError: decode: index (argument 1) must be a number');
+    const idx = new (addon().DataSet)();
+    await expect(idx.openIdx('/nonexistent/images.idx')).rejects.toThrow(/images\.idx/);
+  });
+});

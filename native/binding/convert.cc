@@ -1,5 +1,7 @@
 #include "binding/convert.h"
 
+#include "binding/batch.h"
+
 #include <cmath>
 #include <cstring>
 #include <dnnl.hpp>
@@ -16,6 +18,34 @@ Napi::Error to_js(Napi::Env env, ErrorKind kind, const std::string& msg) {
 
 void throw_js(Napi::Env env, const m2t::Error& e) { throw to_js(env, e.kind(), e.what()); }
 
+bool Args::absent(size_t i) const { return info_.Length() <= i || info_[i].IsUndefined() || info_[i].IsNull(); }
+
+void Args::type_error(size_t i, const char* name, const char* expected) const {
+  throw Napi::TypeError::New(env(), str(fn_, ": ", name, " (argument ", i + 1, ") must be ", expected));
+}
+
+double Args::number(size_t i, const char* name) const {
+  if (!info_[i].IsNumber()) type_error(i, name, "a number");
+  return info_[i].As<Napi::Number>().DoubleValue();
+}
+
+int64_t Args::integer(size_t i, const char* name, int64_t lo, int64_t hi) const {
+  const double v = number(i, name);
+  if (!(v == std::floor(v)) || v < double(lo) || v > double(hi))
+    throw Napi::RangeError::New(env(), str(fn_, ": ", name, " must be an integer in [", lo, ", ", hi, "], got ", v));
+  return int64_t(v);
+}
+
+std::string Args::string(size_t i, const char* name) const {
+  if (!info_[i].IsString()) type_error(i, name, "a string");
+  return info_[i].As<Napi::String>().Utf8Value();
+}
+
+Fields Fields::object(Napi::Env env, Napi::Value v, std::string where) {
+  if (!v.IsObject()) throw Napi::TypeError::New(env, where + ": expected an object");
+  return Fields(env, v, std::move(where));
+}
+
 Fields::Fields(Napi::Env env, Napi::Value v, std::string where) : env_(env), where_(std::move(where)) {
   present_ = !(v.IsUndefined() || v.IsNull());
   if (present_ && !v.IsObject()) throw Napi::TypeError::New(env, where_ + ": expected an object");
@@ -25,7 +55,7 @@ Fields::Fields(Napi::Env env, Napi::Value v, std::string where) : env_(env), whe
 Napi::Value Fields::get(const char* key) const { return obj_.Get(key); }
 bool Fields::has(const char* key) const { return !get(key).IsUndefined(); }
 
-void Fields::type_error(const char* key, const char* expected) const {
+void Fields::type_error(const char* key, const std::string& expected) const {
   throw Napi::TypeError::New(env_, where_ + ": '" + key + "' must be " + expected);
 }
 
@@ -40,6 +70,23 @@ double Fields::number(const char* key, double def, double lo, double hi) {
     throw Napi::RangeError::New(env_, str(where_, ": '", key, "' must be a finite number in [", lo, ", ", hi,
                                           "], got ", d));
   return d;
+}
+
+double Fields::number(const char* key, double def) { return number(key, def, -HUGE_VAL, HUGE_VAL); }
+
+std::vector<double> Fields::numbers(const char* key, std::vector<double> def) {
+  Napi::Value v = get(key);
+  if (v.IsUndefined()) return def;
+  const std::string expected = str("an array of ", def.size(), " finite numbers");
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != def.size()) type_error(key, expected);
+  const Napi::Array a = v.As<Napi::Array>();
+  std::vector<double> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    const Napi::Value x = a.Get(i);
+    if (!x.IsNumber() || !std::isfinite(x.As<Napi::Number>().DoubleValue())) type_error(key, expected);
+    out.push_back(x.As<Napi::Number>().DoubleValue());
+  }
+  return out;
 }
 
 int64_t Fields::integer(const char* key, int64_t def, int64_t lo, int64_t hi) {
@@ -100,11 +147,23 @@ Tensor image_batch(Napi::Env env, Napi::Value data, Napi::Value shape, const cha
   if (static_cast<int64_t>(a.ElementLength()) != numel_of(s))
     throw Napi::RangeError::New(env, str(name, ": data has ", a.ElementLength(), " elements, shape ", shape_str(s),
                                          " needs ", numel_of(s)));
+  // A data-loader batch is used in place: its values are finite by construction (the loader
+  // refuses a normalisation that could map a pixel to a NaN or an infinity).
+  if (std::shared_ptr<float> lent = borrow(a)) {
+    float* p = lent.get();
+    return Tensor::wrap_host(std::move(lent), p, std::move(s));
+  }
+  // User memory: copied (JS may change it while the step runs) and checked.
   Tensor t(s);
-  std::memcpy(t.data(), a.Data(), t.numel() * sizeof(float));
-  for (int64_t i = 0; i < t.numel(); ++i)
-    if (!std::isfinite(t.data()[i]))
-      throw Napi::RangeError::New(env, str(name, ": element ", i, " is not finite (", t.data()[i], ")"));
+  const float* d = a.Data();
+  std::memcpy(t.data(), d, t.numel() * sizeof(float));
+  const float* c = t.data();
+  float acc = 0;  // x*0 is NaN exactly when x is not finite, and NaN survives any summation order
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < t.numel(); ++i) acc += c[i] * 0.0f;
+  if (acc != acc)
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(c[i])) throw Napi::RangeError::New(env, str(name, ": element ", i, " is not finite (", c[i], ")"));
   return t;
 }
 

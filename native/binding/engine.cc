@@ -35,22 +35,6 @@ class Busy {
   bool busy_ = false;
 };
 
-// Every C++ exception becomes a JS one: core errors keep their kind, allocation failures say so.
-template <typename F>
-auto guarded(Napi::Env env, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const m2t::Error& e) {
-    throw_js(env, e);
-  } catch (const std::bad_alloc&) {
-    throw Napi::RangeError::New(env, "out of memory (std::bad_alloc)");
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, std::string("native error: ") + e.what());
-  }
-}
-
 // The first tensor of `r` holding a NaN or an infinity, or "" when all are finite.
 // Host tensors (the CPU backend); a device backend reads a device-side flag instead.
 std::string first_non_finite(const Registry& r) {

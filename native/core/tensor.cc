@@ -68,6 +68,15 @@ Tensor::Tensor(Shape shape, Device dev, DType dtype) : shape_(std::move(shape)),
   allocate(numel_);
 }
 
+Tensor Tensor::wrap_host(std::shared_ptr<void> owner, float* data, Shape shape) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.numel_ = t.capacity_ = numel_of(t.shape_);
+  t.storage_ = std::move(owner);
+  t.ptr_ = data;
+  return t;
+}
+
 void Tensor::resize(const Shape& shape) {
   int64_t n = numel_of(shape);
   if (n > capacity_ || !storage_) allocate(n);

@@ -95,6 +95,10 @@ class Tensor {
   void copy_from_host(const float* src);
   void copy_to_host(float* dst) const;
 
+  // f32 host memory owned elsewhere (a data-loader batch buffer), kept alive by `owner` for as
+  // long as this tensor or a copy of it lives: no copy is made.
+  static Tensor wrap_host(std::shared_ptr<void> owner, float* data, Shape shape);
+
   // `shape`'s worth of elements starting at element `offset`, sharing this tensor's storage.
   Tensor view(int64_t offset, const Shape& shape) const;
   // True when both share one storage block.

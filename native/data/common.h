@@ -1,4 +1,5 @@
-// Shared vocabulary of the data pipeline: 8-bit RGB images and the one exception type.
+// Shared vocabulary of the data pipeline: 8-bit RGB images and the one exception type (a core
+// m2t::Error, so the binding maps both the same way).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -7,19 +8,16 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+
 namespace m2t::data {
 
 // Errors about user input (bad files, bad arguments). The binding maps `kind` to the JS error
 // class of the same name; the native code never aborts the process on input it was given.
-class DataError : public std::runtime_error {
+class DataError : public m2t::Error {
  public:
-  enum class Kind { Error, TypeError, RangeError };
-  explicit DataError(const std::string& msg, Kind kind = Kind::Error)
-      : std::runtime_error(msg), kind_(kind) {}
-  Kind kind() const { return kind_; }
-
- private:
-  Kind kind_;
+  using Kind = m2t::ErrorKind;
+  explicit DataError(const std::string& msg, Kind kind = Kind::Error) : m2t::Error(kind, msg) {}
 };
 
 template <typename... A>

@@ -1,6 +1,7 @@
 #include "loader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 namespace m2t::data {
@@ -53,7 +54,20 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderConfig cfg)
   if (!ds_) throw DataError("loader: no dataset", K::TypeError);
   if (cfg_.views.empty() || cfg_.views.size() > 2)
     throw DataError(cat("loader: 1 or 2 views per sample, got ", cfg_.views.size()), K::RangeError);
-  for (size_t v = 0; v < cfg_.views.size(); ++v) cfg_.views[v].validate(cat("view", v + 1));
+  for (size_t v = 0; v < cfg_.views.size(); ++v) {
+    const ViewConfig& vc = cfg_.views[v];
+    vc.validate(cat("view", v + 1));
+    // Every float a batch holds is one of these 3 x 256 normalised levels: when they are all
+    // finite, so is every batch, which the engine then uses in place without scanning it.
+    float lut[3][256];
+    normalize_lut(vc, lut);
+    for (int c = 0; c < 3; ++c)
+      for (int l = 0; l < 256; ++l)
+        if (!std::isfinite(lut[c][l]))
+          throw DataError(cat("view", v + 1, ".std: channel ", c, " (mean ", vc.mean[size_t(c)], ", std ",
+                              vc.std[size_t(c)], ") normalises level ", l, " to ", lut[c][l],
+                              "; every normalised value must be finite"), K::RangeError);
+  }
   if (cfg_.batch_size < 1) throw DataError(cat("loader: batchSize must be >= 1, got ", cfg_.batch_size), K::RangeError);
   if (cfg_.threads < 1 || cfg_.threads > 1024) throw DataError(cat("loader: threads must be in [1, 1024], got ", cfg_.threads), K::RangeError);
   if (cfg_.prefetch < 1) throw DataError(cat("loader: prefetch must be >= 1, got ", cfg_.prefetch), K::RangeError);

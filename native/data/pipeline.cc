@@ -133,10 +133,14 @@ void PhotometricOps::apply(Image& im, const ViewConfig& cfg, const ViewParams& p
   if (p.solarize) solarize(im, cfg.solarize_threshold);
 }
 
-void normalize_into(const Image& im, const ViewConfig& cfg, bool flip, float* dst) {
-  float lut[3][256];
+void normalize_lut(const ViewConfig& cfg, float lut[3][256]) {
   for (int c = 0; c < 3; ++c)
     for (int v = 0; v < 256; ++v) lut[c][v] = (static_cast<float>(v) / 255.0f - cfg.mean[c]) / cfg.std[c];
+}
+
+void normalize_into(const Image& im, const ViewConfig& cfg, bool flip, float* dst) {
+  float lut[3][256];
+  normalize_lut(cfg, lut);
   const int W = im.width;
   for (int y = 0; y < im.height; ++y) {
     const uint8_t* s = im.row(y);

@@ -64,6 +64,9 @@ class PhotometricOps {
 
 // Writes (v/255 − mean)/std in float32, exactly torchvision's ToTensor + Normalize, mirrored
 // horizontally if `flip`, into dst (HWC).
+// (level / 255 − mean[c]) / std[c] for every 8-bit level of each channel: the only values
+// normalize_into writes.
+void normalize_lut(const ViewConfig& cfg, float lut[3][256]);
 void normalize_into(const Image& im, const ViewConfig& cfg, bool flip, float* dst);
 
 // Renders one view from a decoded image with given parameters. `img` is the source decoded at

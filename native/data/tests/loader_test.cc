@@ -2,6 +2,7 @@
 // partial eval batches, bad files replaced and reported, all-bad data failing cleanly.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <set>
 
@@ -210,4 +211,38 @@ TEST(Loader, PixelDatasetGrayToRgb) {
     ASSERT_EQ(v[i * 3 + 1], v[i * 3]);
     ASSERT_EQ(v[i * 3 + 2], v[i * 3]);
   }
+}
+
+// The engine uses loader batches in place without scanning them, so the loader guarantees
+// finiteness: a normalisation that overflows a level is refused up front, naming the view and
+// channel; an extreme one that stays finite is accepted and every value it produces is finite.
+TEST(Loader, BatchesAreFiniteOrTheConfigurationIsRefused) {
+  auto ds = encoded(8);
+  LoaderConfig c = pretrain_cfg(1);
+  c.views[1].std = {0.2f, 1e-40f, 0.2f};  // (0/255 − 0.456) / 1e-40 overflows float
+  try {
+    Loader l(ds, c);
+    FAIL() << "a non-finite normalisation was accepted";
+  } catch (const DataError& e) {
+    EXPECT_EQ(e.kind(), DataError::Kind::RangeError);
+    const std::string m = e.what();
+    EXPECT_NE(m.find("view2.std: channel 1"), std::string::npos) << m;
+    EXPECT_NE(m.find("inf"), std::string::npos) << m;
+  }
+  c.views[1].std = {0.2f, 1e-30f, 0.2f};  // |(v/255 − mean)/std| <= 1e30: finite
+  c.views[1].mean = {0.f, 1.f, 0.5f};
+  Loader l(ds, c);
+  l.start_epoch(0);
+  int batches = 0;
+  float biggest = 0;
+  while (auto b = l.next()) {
+    ++batches;
+    for (const Buffer& v : b->views)
+      for (size_t i = 0; i < size_t(b->size) * 24 * 24 * 3; ++i) {
+        ASSERT_TRUE(std::isfinite(v.get()[i])) << i;
+        biggest = std::max(biggest, std::fabs(v.get()[i]));
+      }
+  }
+  EXPECT_EQ(batches, 2);
+  EXPECT_GT(biggest, 1e28f);  // the extreme channel really was exercised
 }
