@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "comm/gloo_comm.h"
+#include "comm/test_port.h"
 #include "comm/tcp_store.h"
 #include "core/error.h"
 
@@ -19,17 +20,7 @@ using namespace std::chrono_literals;
 namespace m2t {
 namespace {
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using test::free_port;
 
 std::string message_of(const std::function<void()>& f) {
   try {
