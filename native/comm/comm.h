@@ -1,6 +1,7 @@
 // Collectives across data-parallel processes (docs/algorithm.md, "Data parallelism"). One process:
 // nothing to do.
-// Gloo (CPU, comm/gloo_comm.h); the step's gradients go through comm/grad_bucketer.h.
+// Gloo (CPU, comm/gloo_comm.h), NCCL (GPU, comm/nccl_comm.h, built with the CUDA part); the step's gradients
+// go through comm/grad_bucketer.h.
 #pragma once
 #include <cstddef>
 
