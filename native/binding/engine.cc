@@ -345,16 +345,19 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
 
  private:
 
-  std::shared_ptr<std::vector<int32_t>> labels(Napi::Env env, Napi::Value v, int64_t n) {
+  // The labels as an i32 host tensor, each checked against [0, classes) here, so the ops need not look.
+  std::shared_ptr<Tensor> labels(Napi::Env env, Napi::Value v, int64_t n) {
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
       throw Napi::TypeError::New(env, "labels must be an Int32Array");
     Napi::Int32Array a = v.As<Napi::Int32Array>();
     if (static_cast<int64_t>(a.ElementLength()) != n)
       throw Napi::RangeError::New(env, str("labels has ", a.ElementLength(), " entries for ", n, " images"));
-    auto out = std::make_shared<std::vector<int32_t>>(a.Data(), a.Data() + n);
+    const int32_t* y = a.Data();
     for (int64_t i = 0; i < n; ++i)
-      if ((*out)[i] < 0 || (*out)[i] >= classes_)
-        throw Napi::RangeError::New(env, str("labels[", i, "] = ", (*out)[i], " is outside [0, ", classes_, ")"));
+      if (y[i] < 0 || y[i] >= classes_)
+        throw Napi::RangeError::New(env, str("labels[", i, "] = ", y[i], " is outside [0, ", classes_, ")"));
+    auto out = std::make_shared<Tensor>(Shape{n}, Device::cpu(), DType::I32);
+    out->copy_from_host(y);
     return out;
   }
 
@@ -396,7 +399,7 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
     return run_async(
         env,
         [=] {
-          *loss = p->train_step(*x, y->data(), lr);
+          *loss = p->train_step(*x, y->to(p->device()), lr);  // explicit host → device copy (none on the CPU)
           (void)comm;
         },
         [loss](Napi::Env e) {
@@ -416,11 +419,11 @@ class ProbeWrap : public ModelWrap<ProbeWrap, LinearProbe> {
     auto logits = std::make_shared<Tensor>();
     auto r = std::make_shared<ProbeEval>();
     return run_async(
-        env, [=] { *r = p->evaluate(*x, y->data(), *logits); },
+        env, [=] { *r = p->evaluate(*x, y->to(p->device()), *logits); },
         [=](Napi::Env e) {
           Napi::Object o = Napi::Object::New(e);
           Napi::Float32Array a = Napi::Float32Array::New(e, logits->numel());
-          std::memcpy(a.Data(), logits->data(), logits->numel() * sizeof(float));
+          logits->copy_to_host(a.Data());
           o.Set("logits", a);
           o.Set("top1", static_cast<double>(r->top1));
           o.Set("top5", static_cast<double>(r->top5));

@@ -128,10 +128,12 @@ class Backend {
   // Momentum² Teacher loss over B pairs: q = [q1; q2], k = [k1; k2] ([2B, D], rows normalised):
   // L = mean_b 4 − 2(⟨q1,k1⟩ + ⟨q2,k2⟩) into loss [1]; dq = ∂L/∂q.
   virtual void m2t_loss(const Tensor& q, const Tensor& k, Tensor& dq, Tensor& loss) = 0;
-  // Mean cross-entropy of logits [N, K] against labels; dlogits = ∂L/∂logits (skipped when null).
-  virtual float cross_entropy(const Tensor& logits, const int32_t* labels, Tensor* dlogits) = 0;
-  // Rows of logits [N, K] whose label ranks first / within the first five (ties count for it).
-  virtual void count_correct(const Tensor& logits, const int32_t* labels, int64_t& top1, int64_t& top5) = 0;
+  // Mean cross-entropy of logits [N, K] against labels (i32 [N], on this device; the caller checked them
+  // against [0, K)) into loss [1]; dlogits = ∂L/∂logits (skipped when null).
+  virtual void cross_entropy(const Tensor& logits, const Tensor& labels, Tensor* dlogits, Tensor& loss) = 0;
+  // counts (i32 [2], made so here) ← rows of logits [N, K] whose label ranks first / within the first five
+  // (ties count for it).
+  virtual void count_correct(const Tensor& logits, const Tensor& labels, Tensor& counts) = 0;
 
   // --- parameter updates (ops/update); whole flat arenas at once ---
   // p_t ← τ·p_t + (1−τ)·p_s

@@ -128,20 +128,20 @@ Tensor Tensor::to(Device dev) const {
   return t;
 }
 
-void Tensor::copy_from_host(const float* src) {
-  M2T_CHECK(dtype_ == DType::F32, "copy_from_host: ", dtype_name(dtype_), " tensor");
+void Tensor::host_in(const void* src, DType want) {
+  M2T_CHECK(dtype_ == want, "copy_from_host: ", dtype_name(want), " values into a ", dtype_name(dtype_), " tensor");
   if (!numel_) return;
   if (device_.is_cpu()) {
     std::memcpy(ptr_, src, nbytes());
     return;
   }
-  Tensor host(shape_);
+  Tensor host(shape_, Device::cpu(), dtype_);
   std::memcpy(host.ptr_, src, nbytes());
   copy_from(host);
 }
 
-void Tensor::copy_to_host(float* dst) const {
-  M2T_CHECK(dtype_ == DType::F32, "copy_to_host: ", dtype_name(dtype_), " tensor");
+void Tensor::host_out(void* dst, DType want) const {
+  M2T_CHECK(dtype_ == want, "copy_to_host: a ", dtype_name(dtype_), " tensor into ", dtype_name(want), " values");
   if (!numel_) return;
   if (device_.is_cpu()) {
     std::memcpy(dst, ptr_, nbytes());

@@ -91,9 +91,11 @@ class Tensor {
   Tensor clone() const;
   // This tensor on `dev`: itself (shared storage) when already there, else a copy.
   Tensor to(Device dev) const;
-  // Host ↔ tensor copies of numel() f32 values.
-  void copy_from_host(const float* src);
-  void copy_to_host(float* dst) const;
+  // Host ↔ tensor copies of numel() values of the tensor's dtype (f32 or i32).
+  void copy_from_host(const float* src) { host_in(src, DType::F32); }
+  void copy_to_host(float* dst) const { host_out(dst, DType::F32); }
+  void copy_from_host(const int32_t* src) { host_in(src, DType::I32); }
+  void copy_to_host(int32_t* dst) const { host_out(dst, DType::I32); }
 
   // f32 host memory owned elsewhere (a data-loader batch buffer), kept alive by `owner` for as
   // long as this tensor or a copy of it lives: no copy is made.
@@ -106,6 +108,8 @@ class Tensor {
 
  private:
   void allocate(int64_t n);
+  void host_in(const void* src, DType want);
+  void host_out(void* dst, DType want) const;
   Shape shape_;
   int64_t numel_ = 0;
   int64_t capacity_ = 0;

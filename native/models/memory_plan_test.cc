@@ -101,8 +101,9 @@ TEST(MemoryPlan, ProbeKeepsNoActivations) {
   const Tensor x = gen("x", {16, 64, 64, 3});
   std::vector<int32_t> labels(16);
   for (int i = 0; i < 16; ++i) labels[i] = i % 10;
+  const Tensor y = test::to_labels(labels);
   a.reset_peak();
-  probe.train_step(x, labels.data(), 0.1);
+  probe.train_step(x, y, 0.1);
   const double measured = double(a.stats().peak_in_use - before), planned = double(plan_probe(pc, 16, 64, 64).total());
   std::printf("probe resnet50/4 b16 64px: planned %.0f, measured peak %.0f (%+.2f%%)\n", planned, measured,
               100.0 * (measured - planned) / planned);

@@ -76,9 +76,9 @@ const Tensor& LinearProbe::classify(const Tensor& x, BnMode bn_mode) {
   return logits_;
 }
 
-double LinearProbe::train_step(const Tensor& x, const int32_t* labels, double lr) {
+double LinearProbe::train_step(const Tensor& x, const Tensor& labels, double lr) {
   const Tensor& logits = classify(x, BnMode::Train);
-  const double loss = be_.cross_entropy(logits, labels, &dlogits_);
+  be_.cross_entropy(logits, labels, &dlogits_, loss_);
   bn_.gamma.grad.zero();
   bn_.beta.grad.zero();
   bn_.backward(be_, h_, logits_, dlogits_, dh_);
@@ -93,16 +93,22 @@ double LinearProbe::train_step(const Tensor& x, const int32_t* labels, double lr
     }
   }
   opt_->step(lr);
+  float loss = 0;
+  loss_.copy_to_host(&loss);
   return loss;
 }
 
-ProbeEval LinearProbe::evaluate(const Tensor& x, const int32_t* labels, Tensor& out) {
+ProbeEval LinearProbe::evaluate(const Tensor& x, const Tensor& labels, Tensor& out) {
   const Tensor& logits = classify(x, BnMode::Infer);
-  ProbeEval r{be_.cross_entropy(logits, labels, nullptr), 0, 0};
-  be_.count_correct(logits, labels, r.top1, r.top5);
+  be_.cross_entropy(logits, labels, nullptr, loss_);
+  be_.count_correct(logits, labels, counts_);
   out.resize(logits.shape());
   out.copy_from(logits);
-  return r;
+  float loss = 0;
+  int32_t c[2] = {0, 0};
+  loss_.copy_to_host(&loss);
+  counts_.copy_to_host(c);
+  return {loss, c[0], c[1]};
 }
 
 void LinearProbe::load_state(const std::map<std::string, StTensor>& tensors, bool include_optimizer) {

@@ -38,9 +38,10 @@ class LinearProbe {
   void load_encoder(const std::map<std::string, StTensor>& tensors, const std::string& prefix);
 
   // One SGD step on the classifier; returns the loss. x [N,H,W,3] NHWC.
-  double train_step(const Tensor& x, const int32_t* labels, double lr);
+  // labels: i32 [N] on the model's device, each in [0, classes) (the caller checks).
+  double train_step(const Tensor& x, const Tensor& labels, double lr);
   // Inference-mode logits [N, classes] into `logits`.
-  ProbeEval evaluate(const Tensor& x, const int32_t* labels, Tensor& logits);
+  ProbeEval evaluate(const Tensor& x, const Tensor& labels, Tensor& logits);
   // Pooled features of the frozen encoder, [N, feature_dim].
   const Tensor& features(const Tensor& x);
 
@@ -70,6 +71,7 @@ class LinearProbe {
   std::unique_ptr<Optimizer> opt_;
   const Tensor* feat_ = nullptr;
   Tensor h_, logits_, dlogits_, dh_;
+  Tensor loss_, counts_;  // [1] f32, [2] i32 on the device: read back once, at the end of a call
 };
 
 }  // namespace m2t

@@ -55,8 +55,8 @@ class CpuBackend final : public Backend {
   void l2norm_forward(const Tensor& x, Tensor& y, Tensor& norms) override;
   void l2norm_backward(const Tensor& x, const Tensor& y, const Tensor& norms, const Tensor& dy, Tensor& dx) override;
   void m2t_loss(const Tensor& q, const Tensor& k, Tensor& dq, Tensor& loss) override;
-  float cross_entropy(const Tensor& logits, const int32_t* labels, Tensor* dlogits) override;
-  void count_correct(const Tensor& logits, const int32_t* labels, int64_t& top1, int64_t& top5) override;
+  void cross_entropy(const Tensor& logits, const Tensor& labels, Tensor* dlogits, Tensor& loss) override;
+  void count_correct(const Tensor& logits, const Tensor& labels, Tensor& counts) override;
 
   void ema(Tensor& target, const Tensor& source, float tau) override;
   double sum_squares(const Tensor& x) override;

@@ -181,12 +181,12 @@ TEST(Golden, LinearProbeTwoStepsAndEvaluation) {
   std::vector<int32_t> labels(8);
   for (int i = 0; i < 8; ++i) labels[i] = i % 10;
   for (int t = 0; t < 2; ++t) {
-    const double loss = probe.train_step(x, labels.data(), at(f, "lr").data[t]);
+    const double loss = probe.train_step(x, to_labels(labels), at(f, "lr").data[t]);
     EXPECT_NEAR(loss, at(f, "loss").data[t], 1e-4 * std::fabs(at(f, "loss").data[t])) << "probe loss " << t;
     if (t == 0) expect_tensor(probe.last_logits().data(), 80, at(f, "train_logits"), 1e-4, "train logits");
   }
   Tensor logits;
-  probe.evaluate(x, labels.data(), logits);
+  probe.evaluate(x, to_labels(labels), logits);
   expect_tensor(logits.data(), logits.numel(), at(f, "eval_logits"), 1e-4, "eval logits");
   for (const Entry& e : probe.model_state().entries()) {
     if (e.name.rfind("fc.", 0) != 0) continue;

@@ -24,6 +24,13 @@ inline Tensor gen(const std::string& name, const Shape& shape, double offset = 0
   return t;
 }
 
+// Class labels as the ops and the probe take them: an i32 tensor on `dev`.
+inline Tensor to_labels(const std::vector<int32_t>& v, Device dev = Device::cpu()) {
+  Tensor t({static_cast<int64_t>(v.size())}, Device::cpu(), DType::I32);
+  t.copy_from_host(v.data());
+  return t.to(dev);
+}
+
 // NCHW → NHWC (images as the golden script stores them → our layout).
 inline Tensor nchw_to_nhwc(const Tensor& x) {
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);

@@ -60,8 +60,17 @@ void CpuBackend::m2t_loss(const Tensor& q, const Tensor& k, Tensor& dq, Tensor& 
   loss.data()[0] = static_cast<float>(4.0 - 2.0 * dots / B);
 }
 
-float CpuBackend::cross_entropy(const Tensor& logits, const int32_t* labels, Tensor* dlogits) {
+namespace {
+const int32_t* label_data(const Tensor& labels, int64_t N) {
+  M2T_CHECK(labels.dtype() == DType::I32 && labels.numel() == N, "labels: ", dtype_name(labels.dtype()), " ",
+            shape_str(labels.shape()), ", expected i32 [", N, "]");
+  return static_cast<const int32_t*>(labels.raw());
+}
+}  // namespace
+
+void CpuBackend::cross_entropy(const Tensor& logits, const Tensor& label_t, Tensor* dlogits, Tensor& loss) {
   const int64_t N = logits.dim(0), K = logits.dim(1);
+  const int32_t* labels = label_data(label_t, N);
   if (dlogits) dlogits->resize(logits.shape());
   double total = 0;
   for (int64_t n = 0; n < N; ++n) {
@@ -78,12 +87,15 @@ float CpuBackend::cross_entropy(const Tensor& logits, const int32_t* labels, Ten
         g[j] = static_cast<float>((std::exp(static_cast<double>(r[j] - mx)) / z - (j == y ? 1.0 : 0.0)) / N);
     }
   }
-  return static_cast<float>(total / N);
+  loss.resize({1});
+  loss.data()[0] = static_cast<float>(total / N);
 }
 
-void CpuBackend::count_correct(const Tensor& logits, const int32_t* labels, int64_t& top1, int64_t& top5) {
+void CpuBackend::count_correct(const Tensor& logits, const Tensor& label_t, Tensor& counts) {
   const int64_t N = logits.dim(0), K = logits.dim(1);
-  top1 = top5 = 0;
+  const int32_t* labels = label_data(label_t, N);
+  if (counts.dtype() != DType::I32 || counts.numel() != 2) counts = Tensor({2}, logits.device(), DType::I32);
+  int32_t top1 = 0, top5 = 0;
   for (int64_t n = 0; n < N; ++n) {
     const float* row = logits.data() + n * K;
     const float target = row[labels[n]];
@@ -93,6 +105,8 @@ void CpuBackend::count_correct(const Tensor& logits, const int32_t* labels, int6
     top1 += above < 1;
     top5 += above < 5;
   }
+  static_cast<int32_t*>(counts.raw())[0] = top1;
+  static_cast<int32_t*>(counts.raw())[1] = top5;
 }
 
 }  // namespace m2t::cpu

@@ -3,6 +3,7 @@
 
 #include "core/backend.h"
 #include "tests/gradcheck.h"
+#include "tests/testutil.h"
 
 namespace m2t::test {
 namespace {
@@ -57,7 +58,7 @@ TEST_P(LossOp, M2TLossValueAndGradient) {
 TEST_P(LossOp, CrossEntropyValueAndGradient) {
   const int64_t N = 4, K = 5;
   const Vec z = random_vec(N * K, 101, -3, 3);
-  const int32_t labels[] = {0, 4, 2, 2};
+  const std::vector<int32_t> labels = {0, 4, 2, 2};
   auto ref = [&](const Vec& zv) {
     double s = 0;
     for (int64_t n = 0; n < N; ++n) {
@@ -67,20 +68,22 @@ TEST_P(LossOp, CrossEntropyValueAndGradient) {
     }
     return s / N;
   };
-  Tensor dz;
-  const float L = backend().cross_entropy(to_tensor(z, {N, K}), labels, &dz);
-  EXPECT_NEAR(L, ref(z), 1e-5);
+  Tensor dz, loss;
+  backend().cross_entropy(to_tensor(z, {N, K}), to_labels(labels, current_device()), &dz, loss);
+  EXPECT_NEAR(to_vec(loss).at(0), ref(z), 1e-5);
   expect_gradient(ref, z, dz, 1e-5, "cross-entropy dz");
 }
 
 TEST_P(LossOp, CountCorrectRanksTheLabelWithTiesInItsFavour) {
   // 3 rows, 7 classes: label best (top1), label 5th (top5 only), label tied for first (top1).
   const Vec z = {0, 9, 1, 2, 3, 4, 5,   6, 5, 4, 3, 2, 1, 0,   1, 1, 0, 0, 0, 0, 0};
-  const int32_t labels[] = {1, 3, 0};
-  int64_t top1 = -1, top5 = -1;
-  backend().count_correct(to_tensor(z, {3, 7}), labels, top1, top5);
-  EXPECT_EQ(top1, 2);
-  EXPECT_EQ(top5, 3);
+  Tensor counts;
+  backend().count_correct(to_tensor(z, {3, 7}), to_labels({1, 3, 0}, current_device()), counts);
+  ASSERT_EQ(counts.dtype(), DType::I32);
+  int32_t c[2] = {-1, -1};
+  counts.copy_to_host(c);
+  EXPECT_EQ(c[0], 2);  // top1
+  EXPECT_EQ(c[1], 3);  // top5
 }
 
 M2T_INSTANTIATE_BACKENDS(LossOp);
