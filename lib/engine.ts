@@ -82,6 +82,9 @@ export interface StepResult {
   alpha: number;
   /** Iterations completed. */
   iteration: number;
+  /** Seconds the optimizer waited after the backward for the gradient all-reduce (the communication the
+   *  backward did not hide; 0 in one process). */
+  commWait: number;
   /** The first state tensor holding a NaN or an infinity after this step (absent when all are finite). */
   nonFinite?: string;
 }

@@ -43,7 +43,9 @@ const [rank, port] = process.argv.slice(2).map(Number);
       Buffer.concat(names.map((n) => Buffer.from(sd[n].data.buffer, sd[n].data.byteOffset, sd[n].data.byteLength))));
   };
   for (let k = 0; k < 3; k++) {
-    await m.step(batch(100 * rank + 2 * k), batch(100 * rank + 2 * k + 1), ${LR});
+    const r = await m.step(batch(100 * rank + 2 * k), batch(100 * rank + 2 * k + 1), ${LR});
+    // The optimizer's wait for the all-reduce after the backward is measured (bench:dist reports it).
+    if (!(r.commWait > 0 && r.commWait < 60)) throw new Error('commWait ' + r.commWait);
     dump(k + 1);
   }
 })().catch((e) => { console.error(e.stack || e.message); process.exit(1); });
@@ -83,7 +85,7 @@ const readF32 = (f: string) => { const b = fs.readFileSync(f); return new Float3
     // The same first step, once per rank's batch, in one process each.
     const single = await Promise.all([0, 1].map(async (r) => {
       const m = new Momentum2Teacher({ ...CONFIG });
-      await m.step(batch(100 * r), batch(100 * r + 1), LR);
+      expect((await m.step(batch(100 * r), batch(100 * r + 1), LR)).commWait).toBe(0); // one process: no communication
       return studentVector(m);
     }));
     const w0 = studentVector(new Momentum2Teacher({ ...CONFIG }));

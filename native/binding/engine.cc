@@ -300,6 +300,7 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
           o.Set("tau", res->tau);
           o.Set("alpha", res->alpha);
           o.Set("iteration", static_cast<double>(res->iteration));
+          o.Set("commWait", res->comm_wait);
           if (!bad->empty()) o.Set("nonFinite", *bad);
           return o;
         },

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <tuple>
@@ -153,6 +154,7 @@ StepResult Momentum2Teacher::step(const Tensor& v1, const Tensor& v2, double lr)
   forward_backward(xs_, xt_);
   // 5. Gradients averaged over processes, then the optimizer step at this iteration's lr. On CPU the
   //    buckets went to the communication thread during the backward; here the optimizer waits for them.
+  const auto sync0 = std::chrono::steady_clock::now();
   if (bucketer_) {
     bucketer_->finish();
   } else if (comm_->world_size() > 1) {
@@ -162,6 +164,8 @@ StepResult Momentum2Teacher::step(const Tensor& v1, const Tensor& v2, double lr)
       be_.scale(f.grads, inv);
     }
   }
+  if (comm_->world_size() > 1)
+    r.comm_wait = std::chrono::duration<double>(std::chrono::steady_clock::now() - sync0).count();
   opt_->step(lr);
   // The one read-back of the step.
   float loss = 0;

@@ -40,6 +40,9 @@ MemoryPlan plan_m2t(const M2TConfig& cfg, int64_t n, int64_t h, int64_t w);
 struct StepResult {
   double loss, tau, alpha;
   int64_t iteration;  // completed iterations after this step
+  // Seconds the optimizer waited, after the backward, for the gradient all-reduce: the communication the
+  // backward pass did not hide (0 in one process).
+  double comm_wait = 0;
 };
 
 // Sets OpenMP's thread count for the calling thread when n > 0.

@@ -23,7 +23,7 @@ const budget = Number(arg('budget', '20'));
 const repeat = Number(arg('repeat', '1'));
 const smallStem = arch === 'resnet18';
 
-interface RankOut { ips: number; iters: number; stepMs: number; allreduceMs: number; params: number; }
+interface RankOut { ips: number; iters: number; stepMs: number; allreduceMs: number; waitMs: number; params: number; }
 
 /** One rank: steps for `budget` seconds on `perRank` images; prints its RankOut. world 1 = no communication. */
 async function rank(r: number, world: number, port: number, perRank: number): Promise<void> {
@@ -31,11 +31,11 @@ async function rank(r: number, world: number, port: number, perRank: number): Pr
   const m = new Momentum2Teacher({ arch, smallStem, threads: 1, totalIterations: 100000, processGroup: pg });
   const v1 = syntheticBatch(perRank, size, 2 * r + 1), v2 = syntheticBatch(perRank, size, 2 * r + 2);
   await m.step(v1, v2, 0.05); // warm-up
-  let iters = 0;
+  let iters = 0, waited = 0;
   const t0 = performance.now();
   // Every rank runs the same number of steps: rank 0 decides when to stop through a 1-float all-reduce.
   for (;;) {
-    await m.step(v1, v2, 0.05);
+    waited += (await m.step(v1, v2, 0.05)).commWait;
     iters++;
     const flag = new Float32Array([r === 0 && (performance.now() - t0) / 1000 >= budget && iters >= 2 ? 1 : 0]);
     if (pg) await pg.allreduceSum(flag);
@@ -52,7 +52,8 @@ async function rank(r: number, world: number, port: number, perRank: number): Pr
     for (let i = 0; i < 5; i++) await pg.allreduceSum(g);
     allreduceMs = (performance.now() - t1) / 5;
   }
-  const out: RankOut = { ips: (iters * perRank * world) / seconds, iters, stepMs: (1000 * seconds) / iters, allreduceMs, params };
+  const out: RankOut = { ips: (iters * perRank * world) / seconds, iters, stepMs: (1000 * seconds) / iters, allreduceMs,
+    waitMs: (1000 * waited) / iters, params };
   console.log(JSON.stringify(out));
 }
 
@@ -108,7 +109,10 @@ async function main(): Promise<void> {
     console.log(`${nproc} processes: ${many.ips.toFixed(2)} img/s (${many.iters} steps, ${many.stepMs.toFixed(0)} ms a step), ` +
       `${(many.ips / one.ips).toFixed(2)}x  [load after: ${load()}]`);
     console.log(`${nproc} independent processes, ${batch / nproc} images each, no communication: ${alone.toFixed(0)} ms a step`);
-    console.log(`communication not hidden by the backward: ${hiddenNot.toFixed(1)} ms a step, ${((100 * hiddenNot) / many.stepMs).toFixed(1)} % of the step`);
+    console.log(`communication not hidden by the backward: ${hiddenNot.toFixed(1)} ms a step, ${((100 * hiddenNot) / many.stepMs).toFixed(1)} % of the step ` +
+      `(step time against the independent processes; includes contention for the cores)`);
+    console.log(`the optimizer waited for the all-reduce after the backward (rank 0): ${many.waitMs.toFixed(1)} ms a step, ` +
+      `${((100 * many.waitMs) / many.stepMs).toFixed(1)} % of the step`);
     console.log(`(one blocking all-reduce of the student's gradient, ${(many.params / 1e6).toFixed(2)} M floats: ${many.allreduceMs.toFixed(1)} ms, ` +
       `${((100 * many.allreduceMs) / many.stepMs).toFixed(1)} % of the step)`);
   }
