@@ -157,12 +157,8 @@ StepResult Momentum2Teacher::step(const Tensor& v1, const Tensor& v2, double lr)
   const auto sync0 = std::chrono::steady_clock::now();
   if (bucketer_) {
     bucketer_->finish();
-  } else if (comm_->world_size() > 1) {
-    const float inv = 1.0f / static_cast<float>(comm_->world_size());
-    for (ParamArena::Flat& f : student_arena_.flats()) {
-      comm_->allreduce_sum(f.grads);
-      be_.scale(f.grads, inv);
-    }
+  } else {
+    average_gradients(*comm_, be_, student_arena_);
   }
   if (comm_->world_size() > 1)
     r.comm_wait = std::chrono::duration<double>(std::chrono::steady_clock::now() - sync0).count();

@@ -37,6 +37,15 @@ void load_entries(const std::map<std::string, StTensor>& tensors, const Registry
     for (const Entry& e : r->entries()) e.value->copy_from_host(tensors.at(e.name).data.data());
 }
 
+void average_gradients(Comm& comm, Backend& be, ParamArena& arena) {
+  if (comm.world_size() < 2) return;
+  const float inv = 1.0f / static_cast<float>(comm.world_size());
+  for (ParamArena::Flat& f : arena.flats()) {
+    comm.allreduce_sum(f.grads);
+    be.scale(f.grads, inv);
+  }
+}
+
 void save_entries(const std::string& path, const std::vector<const Registry*>& regs,
                   const std::map<std::string, std::string>& metadata) {
   std::vector<Tensor> host;  // keeps the host copies (or the tensors themselves, on the CPU) alive

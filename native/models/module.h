@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/comm.h"
 #include "core/backend.h"
 #include "core/param.h"
 #include "core/tensor.h"
@@ -12,6 +13,11 @@
 namespace m2t {
 
 struct StTensor;
+// Data parallelism in one pass: every gradient of `arena` ← (1/P) Σ_p over the P processes of `comm`
+// (nothing in one process). The Momentum² Teacher's CPU step overlaps this with its backward instead
+// (comm/grad_bucketer.h).
+void average_gradients(Comm& comm, Backend& be, ParamArena& arena);
+
 // Copies named tensors into `model` (and `optimizer` when include_optimizer). Every entry of those
 // must be present with its shape; a key of neither registry is an error. Validates everything
 // before copying anything, so a failed load leaves the state as it was. Errors name the key.

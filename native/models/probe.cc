@@ -85,13 +85,7 @@ double LinearProbe::train_step(const Tensor& x, const Tensor& labels, double lr)
   fc_.backward(be_, *feat_, dh_, nullptr);
   // Data-parallel: g ← (1/P) Σ_p g_p over the classifier's gradients (the encoder is frozen); BatchNorm1d's
   // batch statistics stay per process, as under the reference's DistributedDataParallel.
-  if (comm_->world_size() > 1) {
-    const float inv = 1.0f / static_cast<float>(comm_->world_size());
-    for (ParamArena::Flat& f : classifier_arena_.flats()) {
-      comm_->allreduce_sum(f.grads);
-      be_.scale(f.grads, inv);
-    }
-  }
+  average_gradients(*comm_, be_, classifier_arena_);
   opt_->step(lr);
   float loss = 0;
   loss_.copy_to_host(&loss);
