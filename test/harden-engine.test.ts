@@ -117,6 +117,17 @@ describe('non-finite state', () => {
     expect(fs.readdirSync(tmp).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
+  test('a non-finite buffer no update writes (a BN running variance) is found too, with the loss and weights finite', async () => {
+    const net = new Momentum2Teacher(cfg);
+    const sd = net.stateDict();
+    const name = 'student_encoder.layer1.0.bn2.running_var';
+    sd[name].data[3] = Number.POSITIVE_INFINITY; // train-mode BN normalises with the batch's statistics: only this buffer carries it
+    net.loadStateDict(sd);
+    const r = await net.step(images(4, 16), images(4, 16), 0.05);
+    expect(Number.isFinite(r.loss)).toBe(true);
+    expect(r.nonFinite).toBe(name);
+  });
+
   test('a finite step reports no non-finite tensor', async () => {
     const r = await new Momentum2Teacher(cfg).step(images(4, 16), images(4, 16), 0.05);
     expect(r.nonFinite).toBeUndefined();

@@ -291,8 +291,11 @@ class M2TWrap : public ModelWrap<M2TWrap, Momentum2Teacher> {
           const Device dev = model->device();  // explicit host → device copies (none on the CPU)
           *res = model->step(v1->to(dev), v2->to(dev), lr);
           (void)comm;  // the model's communicator outlives the step
-          // Divergence shows in the state (BN running variance, weights) before or with the loss.
-          *bad = first_non_finite(model->model_state());
+          // The step checked its state as it wrote it; the names of the culprits only when it is not finite.
+          if (!res->state_finite) {
+            *bad = first_non_finite(model->model_state());
+            if (bad->empty()) *bad = "(unnamed)";
+          }
         },
         [res, bad](Napi::Env e) {
           Napi::Object o = Napi::Object::New(e);

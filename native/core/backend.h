@@ -136,20 +136,25 @@ class Backend {
   virtual void count_correct(const Tensor& logits, const Tensor& labels, Tensor& counts) = 0;
 
   // --- parameter updates (ops/update); whole flat arenas at once ---
+  // The divergence check rides on the updates: given a `nonfinite` flag ([1] on this device), an update adds
+  // Σ x·0 over the values it wrote, which is NaN exactly when one of them is NaN or infinite (and stays NaN
+  // whatever the summation order), so a step learns whether its state is finite without a second pass.
+  // flag[0] += Σ x·0 over x (the same check for tensors no update writes, e.g. BN running statistics).
+  virtual void accumulate_nonfinite(const Tensor& x, Tensor& flag) = 0;
   // p_t ← τ·p_t + (1−τ)·p_s
-  virtual void ema(Tensor& target, const Tensor& source, float tau) = 0;
+  virtual void ema(Tensor& target, const Tensor& source, float tau, Tensor* nonfinite) = 0;
   virtual double sum_squares(const Tensor& x) = 0;
   // buf ← μ·buf + lr_scale·(g + wd·p) (or buf = lr_scale·(g + wd·p) when first); p ← p − step·buf.
   virtual void momentum_update(Tensor& p, const Tensor& g, Tensor& buf, float wd, float momentum,
-                               float lr_scale, float step, bool first) = 0;
+                               float lr_scale, float step, bool first, Tensor* nonfinite) = 0;
   // SGD over a flat arena: momentum_update with lr_scale 1, step lr.
   virtual void sgd_update(Tensor& p, const Tensor& g, Tensor& buf, float wd, float momentum, float lr,
-                          bool first) = 0;
+                          bool first, Tensor* nonfinite) = 0;
   // LARS over a flat arena (docs/algorithm.md, "LARS"): per segment, actual_lr = lr·η·‖p‖/(‖g‖ + wd·‖p‖)
   // for LARS-adapted segments with ‖p‖·‖g‖ > 1e-8 (else lr), norms computed here;
   // buf ← μ·buf + actual_lr·(g + wd·p); p ← p − buf.
   virtual void lars_update(Tensor& p, const Tensor& g, Tensor& buf, const std::vector<Segment>& segments, double lr,
-                           double eta, double wd, float momentum) = 0;
+                           double eta, double wd, float momentum, Tensor* nonfinite) = 0;
 };
 
 // The backend of `dev`; throws Error ("... not built") for a device this build cannot drive.

@@ -105,6 +105,11 @@ Momentum2Teacher::Momentum2Teacher(Backend& be, const M2TConfig& cfg, Comm* comm
   student_bn_.push_back(&s_proj_.bn);
   student_bn_.push_back(&s_pred_.bn);
 
+  // Parameters are checked by the EMA and the optimizer as they write them; the rest of the state once a step.
+  nonfinite_ = Tensor({1}, be.device());
+  for (const Entry& e : model_.entries())
+    if (!e.is_param) unwritten_state_.push_back(e.value);
+
   s_enc_.use_arenas(&act_saved_, &act_work_);
   t_enc_.use_arenas(nullptr, &act_work_);
   t_enc_.set_keep_for_backward(false);  // no gradients through the teacher
@@ -145,7 +150,8 @@ StepResult Momentum2Teacher::step(const Tensor& v1, const Tensor& v2, double lr)
   // 1. Teacher EMA with τ_k over the whole teacher arena (encoder + projector parameters; BN
   //    buffers are the teacher's own).
   r.tau = tau_at(iteration_);
-  be_.ema(teacher_arena_.flat(DType::F32).values, student_prefix_, static_cast<float>(r.tau));
+  be_.fill_zero(nonfinite_);
+  be_.ema(teacher_arena_.flat(DType::F32).values, student_prefix_, static_cast<float>(r.tau), &nonfinite_);
   // Both views in one batch per network, BN statistics per view: student sees [x1; x2];
   // teacher sees [x2; x1], the reference's call order, which fills the momentum-BN stash.
   be_.concat2(v1, v2, xs_);
@@ -162,11 +168,15 @@ StepResult Momentum2Teacher::step(const Tensor& v1, const Tensor& v2, double lr)
   }
   if (comm_->world_size() > 1)
     r.comm_wait = std::chrono::duration<double>(std::chrono::steady_clock::now() - sync0).count();
-  opt_->step(lr);
-  // The one read-back of the step.
-  float loss = 0;
+  opt_->step(lr, &nonfinite_);
+  // Divergence shows in the state (BN running variance, weights) before or with the loss.
+  for (const Tensor* t : unwritten_state_) be_.accumulate_nonfinite(*t, nonfinite_);
+  // The step's read-backs: the loss and the flag.
+  float loss = 0, flag = 0;
   loss_.copy_to_host(&loss);
+  nonfinite_.copy_to_host(&flag);
   r.loss = loss;
+  r.state_finite = flag == flag;
   ++iteration_;
   r.iteration = iteration_;
   r.alpha = alpha();

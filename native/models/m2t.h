@@ -43,6 +43,8 @@ struct StepResult {
   // Seconds the optimizer waited, after the backward, for the gradient all-reduce: the communication the
   // backward pass did not hide (0 in one process).
   double comm_wait = 0;
+  // Every tensor of model_state() is finite after the step (checked inside the updates that wrote them).
+  bool state_finite = true;
 };
 
 // Sets OpenMP's thread count for the calling thread when n > 0.
@@ -100,6 +102,9 @@ class Momentum2Teacher {
   int64_t iteration_ = 0;
   Tensor xs_, xt_, zs_, ps_, qs_raw_, q_, zt_, k_, dq_, dqraw_, dps_, dzs_;
   Tensor qnorm_, knorm_, loss_;
+  // The step's non-finite flag [1] (core/backend.h); model_state()'s tensors no update writes (BN buffers).
+  Tensor nonfinite_;
+  std::vector<const Tensor*> unwritten_state_;
   // The student arena's prefix that mirrors the teacher's parameters (same layout).
   Tensor student_prefix_;
   // Activation arenas (EncoderPlan): the student's saved activations, and the work slots the

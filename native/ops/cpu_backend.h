@@ -58,13 +58,15 @@ class CpuBackend final : public Backend {
   void cross_entropy(const Tensor& logits, const Tensor& labels, Tensor* dlogits, Tensor& loss) override;
   void count_correct(const Tensor& logits, const Tensor& labels, Tensor& counts) override;
 
-  void ema(Tensor& target, const Tensor& source, float tau) override;
+  void accumulate_nonfinite(const Tensor& x, Tensor& flag) override;
+  void ema(Tensor& target, const Tensor& source, float tau, Tensor* nonfinite) override;
   double sum_squares(const Tensor& x) override;
   void momentum_update(Tensor& p, const Tensor& g, Tensor& buf, float wd, float momentum, float lr_scale, float step,
-                       bool first) override;
-  void sgd_update(Tensor& p, const Tensor& g, Tensor& buf, float wd, float momentum, float lr, bool first) override;
+                       bool first, Tensor* nonfinite) override;
+  void sgd_update(Tensor& p, const Tensor& g, Tensor& buf, float wd, float momentum, float lr, bool first,
+                  Tensor* nonfinite) override;
   void lars_update(Tensor& p, const Tensor& g, Tensor& buf, const std::vector<Segment>& segments, double lr,
-                   double eta, double wd, float momentum) override;
+                   double eta, double wd, float momentum, Tensor* nonfinite) override;
 };
 
 }  // namespace m2t::cpu

@@ -29,17 +29,17 @@ void Optimizer::register_in(Registry& r) {
     for (const Param* p : f.params) r.buffer("optimizer." + p->name + ".momentum_buffer", buf_views_[i++]);
 }
 
-void Optimizer::step(double lr) {
+void Optimizer::step(double lr, Tensor* nonfinite) {
   const float wd = static_cast<float>(cfg_.weight_decay), mu = static_cast<float>(cfg_.momentum);
   for (size_t k = 0; k < bufs_.size(); ++k) {
     ParamArena::Flat& f = arena_.flats()[k];
     if (cfg_.name == "sgd")
       // d = g + wd·p; buf = μ·buf + d (buf = d on the first step); p ← p − lr·buf
-      be_.sgd_update(f.values, f.grads, bufs_[k], wd, mu, static_cast<float>(lr), !started_);
+      be_.sgd_update(f.values, f.grads, bufs_[k], wd, mu, static_cast<float>(lr), !started_, nonfinite);
     else
       // LARS: per parameter, actual_lr from the norms (computed by the backend); buf ← μ·buf +
       // actual_lr·(g + wd·p) (zeros at start); p ← p − buf.
-      be_.lars_update(f.values, f.grads, bufs_[k], f.segments, lr, cfg_.eta, cfg_.weight_decay, mu);
+      be_.lars_update(f.values, f.grads, bufs_[k], f.segments, lr, cfg_.eta, cfg_.weight_decay, mu, nonfinite);
   }
   started_ = true;
 }

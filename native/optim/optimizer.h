@@ -24,7 +24,8 @@ class Optimizer {
  public:
   // `arena` (parameters with gradients) must outlive the optimizer.
   Optimizer(Backend& be, const OptimizerConfig& cfg, ParamArena& arena);
-  void step(double lr);
+  // nonfinite: the backend's flag (core/backend.h), or null.
+  void step(double lr, Tensor* nonfinite = nullptr);
   // Momentum buffers by parameter name, registered as "optimizer.<name>.momentum_buffer".
   void register_in(Registry& r);
   // False until the first step (SGD's buffer then starts as the first update, not μ·0 + d).
