@@ -106,7 +106,9 @@ Momentum2Teacher::Momentum2Teacher(Backend& be, const M2TConfig& cfg, Comm* comm
   student_bn_.push_back(&s_pred_.bn);
 
   // Parameters are checked by the EMA and the optimizer as they write them; the rest of the state once a step.
-  nonfinite_ = Tensor({1}, be.device());
+  readback_ = Tensor({2}, be.device());
+  loss_ = readback_.view(0, {1});
+  nonfinite_ = readback_.view(1, {1});
   for (const Entry& e : model_.entries())
     if (!e.is_param) unwritten_state_.push_back(e.value);
 
@@ -171,12 +173,11 @@ StepResult Momentum2Teacher::step(const Tensor& v1, const Tensor& v2, double lr)
   opt_->step(lr, &nonfinite_);
   // Divergence shows in the state (BN running variance, weights) before or with the loss.
   for (const Tensor* t : unwritten_state_) be_.accumulate_nonfinite(*t, nonfinite_);
-  // The step's read-backs: the loss and the flag.
-  float loss = 0, flag = 0;
-  loss_.copy_to_host(&loss);
-  nonfinite_.copy_to_host(&flag);
-  r.loss = loss;
-  r.state_finite = flag == flag;
+  // The one read-back of the step: the loss and the flag.
+  float back[2];
+  readback_.copy_to_host(back);
+  r.loss = back[0];
+  r.state_finite = back[1] == back[1];
   ++iteration_;
   r.iteration = iteration_;
   r.alpha = alpha();

@@ -102,8 +102,9 @@ class Momentum2Teacher {
   int64_t iteration_ = 0;
   Tensor xs_, xt_, zs_, ps_, qs_raw_, q_, zt_, k_, dq_, dqraw_, dps_, dzs_;
   Tensor qnorm_, knorm_, loss_;
-  // The step's non-finite flag [1] (core/backend.h); model_state()'s tensors no update writes (BN buffers).
-  Tensor nonfinite_;
+  // What the step reads back, in one copy: [loss, non-finite flag (core/backend.h)]; loss_ and nonfinite_
+  // are views of it. unwritten_state_: model_state()'s tensors no update writes (BN buffers).
+  Tensor readback_, nonfinite_;
   std::vector<const Tensor*> unwritten_state_;
   // The student arena's prefix that mirrors the teacher's parameters (same layout).
   Tensor student_prefix_;
