@@ -12,10 +12,6 @@ import type { ProcessGroup } from './distributed/process-group';
 import { StoppableRun } from './run';
 import { Schedule, makeSchedule } from './schedules';
 
-/** How long ranks wait for rank 0 at an epoch's end (checkpoint, evaluation, kNN monitor): generous, since a
- *  dead rank is noticed at once through its closed connections; a hung one within the group's own timeout. */
-export const EPOCH_END_WAIT_MS = 6 * 3600 * 1000;
-
 /** This process's place in a run, decided once: rank 0 of 1 without a process group. Rank 0 (the lead)
  *  alone writes the run's logs, metrics and checkpoints; rank r > 0 keeps its own checkpoints (its BN
  *  statistics) under ranks/rank<r>/ for an exact resume. */
@@ -272,10 +268,10 @@ export abstract class LoopRun<R> extends StoppableRun<R> {
         tWait = performance.now();
       }
       if (b < ipe) throw new Error(`data source ended epoch ${epoch + 1} after ${b} of ${ipe} batches`);
-      const file = await endEpoch(epoch, b);
-      await s.afterEpoch?.(epoch, iteration, file);
-      // The other ranks wait here while rank 0 writes, evaluates and measures, however long that takes.
-      if (group) await group.barrier(EPOCH_END_WAIT_MS);
+      // Every rank writes its checkpoint; rank 0 also evaluates and measures, however long that takes, while
+      // the ranks keep answering each other (a rank that dies or hangs meanwhile fails the run within the
+      // group timeout).
+      await whileRanksWork(group, async () => s.afterEpoch?.(epoch, iteration, await endEpoch(epoch, b)));
     }
     if (!interrupted) {
       const stale = path.join(ckptDir, FILES.interrupted);
@@ -283,6 +279,11 @@ export abstract class LoopRun<R> extends StoppableRun<R> {
     }
     return { iteration, epochsCompleted, interrupted, lastLoss, lastCheckpoint };
   }
+}
+
+/** `work` on every rank of `group` (ProcessGroup.whileWorking), or just `work` in one process. */
+export function whileRanksWork<T>(group: ProcessGroup | undefined, work: () => Promise<T>): Promise<T> {
+  return group ? group.whileWorking(work) : work();
 }
 
 export function round(x: number, d: number): number {
