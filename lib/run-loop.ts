@@ -271,7 +271,10 @@ export abstract class LoopRun<R> extends StoppableRun<R> {
       // Every rank writes its checkpoint; rank 0 also evaluates and measures, however long that takes, while
       // the ranks keep answering each other (a rank that dies or hangs meanwhile fails the run within the
       // group timeout).
-      await whileRanksWork(group, async () => s.afterEpoch?.(epoch, iteration, await endEpoch(epoch, b)));
+      await whileRanksWork(group, async () => {
+        const file = await endEpoch(epoch, b);
+        await s.afterEpoch?.(epoch, iteration, file);
+      });
     }
     if (!interrupted) {
       const stale = path.join(ckptDir, FILES.interrupted);
