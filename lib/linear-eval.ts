@@ -3,17 +3,17 @@
 // the best kept, logs and checkpoints under outputs/<name>/<prefix>linear_eval_teacher/.
 import * as fs from 'fs';
 import * as path from 'path';
-import { makeDirs } from './run-lock';
-import { FILES, RunState, atomicCopy, atomicWrite, encodeRunState, newestCheckpoint, readRunState, readSafetensorsHeader } from './checkpoint';
-import { DeviceSpec, checkDevices, describeDevices, engineDevice, parseDevices } from './devices';
+import { FILES, atomicCopy, encodeRunState, newestCheckpoint, readRunState, readSafetensorsHeader } from './checkpoint';
+import { DeviceSpec, describeDevices, engineDevice } from './devices';
 import type { Checkpoint, EvalResult, ImageBatch, LinearProbeConfig } from './engine';
 import { UserError, errorMessage } from './errors';
 import { EncoderModelConfig, Experiment, LinearEvalConfig, displayPath, linearEvalBase } from './experiment';
-import { ConsoleReporter, MetricsWriter, RunLogger, fixed, formatConfig } from './logging';
+import { fixed, formatConfig } from './logging';
 import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment } from './overrides';
-import { BadDataReport, DataProvider, EpochSource, LabeledBatch, WHOLE_DATASET, badDataLine, checkDataset, dataProvider } from './data/epoch-source';
+import { BadDataReport, DataProvider, LabeledBatch, WHOLE_DATASET, badDataLine, checkDataset, dataProvider } from './data/epoch-source';
 import type { ProcessGroup } from './distributed/process-group';
-import { LoopPosition, LoopRun, localBatchSize, rankCheckpointDir, rankResume, runRanks, runSchedule } from './run-loop';
+import { LoopResult, LoopRun, ResumePoint, RunPlace, RunResources, loopRunState, runDevices, runSchedule, whileRanksWork } from './run-loop';
+import type { Schedule } from './schedules';
 
 /** What the loop needs from a probe (LinearProbe implements it). */
 export interface ProbeModel {
@@ -139,252 +139,266 @@ export class LinearEvalRun extends LoopRun<LinearEvalResult> {
     const o = this.options;
     const exp = resolveLinearEvalExperiment(o);
     const cfg = exp.config as LinearEvalConfig;
-    const devices = checkDevices(typeof o.devices === 'string' ? parseDevices(o.devices) : (o.devices ?? { kind: 'cpu' }), 'linear evaluation');
-    if (!cfg.pretrainName) {
-      throw new UserError(
-        'linear evaluation needs the pre-training run to evaluate: pass --experiment-name <name> ' +
-          '(its checkpoint is outputs/<name>/last_epoch_ckpt.safetensors) or set pretrainName in the experiment',
-      );
-    }
-    const pretrained = pretrainedCheckpointPath(cfg, o.pretrained);
-    if (!fs.existsSync(pretrained)) {
-      throw new UserError(
-        `pre-training checkpoint not found: ${pretrained} ` +
-          `(train it first with mt-train --experiment-name ${cfg.pretrainName}, or point --pretrained at a checkpoint)`,
-      );
-    }
-    const header = readSafetensorsHeader(pretrained);
-    const encoder = encoderConfig(cfg, header.metadata, pretrained);
-    const outDir = evalOutputDir(cfg);
-    const ranks = runRanks(o.processGroup);
-    const { rank, worldSize: world, lead } = ranks;
-    const localBatch = localBatchSize(cfg.batchSize, ranks);
-    const ckptDir = rankCheckpointDir(outDir, ranks);
-    if (lead && fs.existsSync(outDir)) this.lockFolder(outDir, 'mt-eval run');
-
-    let resumeFile: string | undefined;
-    let resumeState: RunState | undefined;
-    if (o.resume) {
-      if (typeof o.resume === 'string') {
-        resumeFile = o.resume;
-        resumeState = readRunState(resumeFile);
-      } else {
-        const found = fs.existsSync(outDir) ? newestCheckpoint(outDir, 'linear_eval') : undefined;
-        if (!found) throw new UserError(`--resume: no linear-evaluation checkpoint to resume from in ${outDir}`);
-        ({ file: resumeFile, state: resumeState } = found);
-      }
-      if (resumeState.kind !== 'linear_eval') throw new UserError(`${resumeFile} is a ${resumeState.kind} checkpoint, not a linear-evaluation one`);
-      if (resumeState.batchSize !== cfg.batchSize || resumeState.seed !== cfg.seed) {
-        throw new UserError(
-          `cannot resume from ${displayPath(resumeFile)}: it was written with batch size ${resumeState.batchSize} and seed ${resumeState.seed}, ` +
-            `this run has ${cfg.batchSize} and ${cfg.seed}`,
-        );
-      }
-      ({ file: resumeFile, state: resumeState } = rankResume(resumeFile, resumeState, ranks, ckptDir));
-    }
-
+    const devices = runDevices(o.devices, 'linear evaluation');
+    const { pretrained, encoder } = pretrainedEncoder(cfg, o.pretrained);
+    const place = this.placeRun(evalOutputDir(cfg), cfg.batchSize, o.processGroup, 'mt-eval run');
+    const resume = this.resumePoint(o.resume, place, 'linear_eval', {
+      kindName: 'linear-evaluation',
+      noneFound: `--resume: no linear-evaluation checkpoint to resume from in ${place.outDir}`,
+      check: (state, file) => {
+        if (state.batchSize !== cfg.batchSize || state.seed !== cfg.seed) {
+          throw new UserError(
+            `cannot resume from ${displayPath(file)}: it was written with batch size ${state.batchSize} and seed ${state.seed}, ` +
+              `this run has ${cfg.batchSize} and ${cfg.seed}`,
+          );
+        }
+      },
+    });
     checkDataset(cfg.data.train, 'train', '--data-root');
     checkDataset(cfg.data.val, 'val', '--val-root');
     // Everything that can fail on the user's input is checked before anything is written.
-    let logger: RunLogger | undefined;
-    let reporter: ConsoleReporter | undefined;
-    let train: EpochSource<LabeledBatch> | undefined;
-    let val: EpochSource<LabeledBatch> | undefined;
-    let metrics: MetricsWriter | undefined;
-    try {
-      const provider = o.data ?? dataProvider();
-      const common = { imageSize: cfg.data.imageSize, augmentation: cfg.data.augmentation, batchSize: localBatch, workers: cfg.data.workers, seed: cfg.seed };
-      const onBadData = (r: BadDataReport) => logger?.warn(badDataLine(r));
-      // Each rank trains on its shard; rank 0 alone evaluates, on the whole validation set.
-      train = await provider.openEval({ ...common, rank, worldSize: world, dataset: cfg.data.train, split: 'train', state: resumeState?.data, onBadData });
-      if (lead) val = await provider.openEval({ ...common, ...WHOLE_DATASET, dataset: cfg.data.val, split: 'val', onBadData });
-      const ipe = train.batchesPerEpoch;
-      if (ipe < 1) throw new UserError(`the training set has ${train.size} images, fewer than one batch of ${cfg.batchSize}; use a smaller -b`);
-      const numClasses = cfg.numClasses === 'auto' ? train.numClasses : cfg.numClasses;
-      if (!numClasses) throw new UserError('cannot tell the number of classes of the training set; set numClasses in the experiment');
-      if (val && train.numClasses && val.numClasses && train.numClasses !== val.numClasses) {
-        throw new UserError(`the training set has ${train.numClasses} classes but the validation set has ${val.numClasses}`);
-      }
-      const K = ipe * cfg.maxEpoch;
-      const { schedule, lrBase } = runSchedule(cfg, ipe);
-      if (resumeState && (resumeState.itersPerEpoch !== ipe || resumeState.totalIterations !== K)) {
-        throw new UserError(`cannot resume from ${displayPath(resumeFile!)}: the dataset or the number of epochs changed`);
-      }
-
-      const probeConfig: LinearProbeConfig = {
-        ...encoder,
-        device: engineDevice(devices),
-        threads: cfg.threads || undefined,
-        seed: cfg.seed,
-        numClasses,
-        momentum: cfg.optimizer.momentum,
-        weightDecay: cfg.optimizer.weightDecay,
-      };
-      let probe: ProbeModel;
-      try {
-        probe = o.createProbe ? o.createProbe(probeConfig) : await nativeProbe({ ...probeConfig, processGroup: ranks.group });
-      } catch (e) {
-        // e.g. the memory estimate of the encoder named by the checkpoint's run.model
-        throw new UserError(`cannot build the encoder ${describeEncoder(encoder)} for ${pretrained}: ${errorMessage(e)}`);
-      }
-      const read = o.readCheckpoint ?? (async (f: string) => (await import('./engine')).readCheckpoint(f));
-      let ckpt: Checkpoint;
-      try {
-        ckpt = await read(pretrained);
-      } catch (e) {
-        throw new UserError(`cannot read the pre-training checkpoint ${pretrained}: ${errorMessage(e)}`);
-      }
-      const hasEncoder = Object.keys(ckpt.tensors).some((k) => k.startsWith(cfg.encoderPrefix) && !k.startsWith(`${cfg.encoderPrefix}fc.`));
-      if (!hasEncoder) {
-        throw new UserError(`${pretrained} holds no '${cfg.encoderPrefix}*' encoder tensors (is it a pre-training checkpoint?)`);
-      }
-      try {
-        probe.loadEncoder(ckpt.tensors, cfg.encoderPrefix);
-      } catch (e) {
-        throw new UserError(
-          `${pretrained} does not match the encoder ${describeEncoder(encoder)}: ${errorMessage(e)}` +
-            (cfg.model === 'pretrain' ? '' : ' (set model to the pre-training architecture, or to \'pretrain\')'),
-        );
-      }
-
-      let epoch = 0;
-      let batch = 0;
-      let iteration = 0;
-      let lr = schedule.lrAt(0);
-      let best: BestResult | undefined;
-      let last: LinearEvalResult['last'];
-      if (resumeFile && resumeState) {
-        try {
-          await probe.load(resumeFile);
-        } catch (e) {
-          throw new UserError(`cannot resume from ${resumeFile}: ${errorMessage(e)}`);
-        }
-        ({ epoch, batch, iteration, lr } = resumeState);
-        best = (resumeState.extra?.best as BestResult | undefined) ?? undefined;
-        last = (resumeState.extra?.last as LinearEvalResult['last']) ?? undefined;
-      }
-
-      makeDirs(ckptDir);
-      if (lead) this.lockFolder(outDir, 'mt-eval run');
-      const { log, reporter: rep } = this.openLog(path.join(outDir, FILES.evalLog), 'linear eval', o.console, ranks);
-      logger = log;
-      reporter = rep;
-      log.info(`linear evaluation ${cfg.name ?? ''} of ${displayPath(pretrained)} (${cfg.encoderPrefix}*)`);
-      log.info(`devices: ${describeDevices(devices)}${world > 1 ? `, ${world} processes (${localBatch} images each per step)` : ''}`);
-      log.info(`resolved experiment:\n${formatConfig(cfg)}`);
-      if (lead) atomicWrite(path.join(outDir, FILES.config), JSON.stringify(cfg, null, 2) + '\n');
-      if (o.verbose) log.info(`probe: ${JSON.stringify(probeConfig)}`);
-      log.info(`loaded the frozen encoder ${describeEncoder(encoder)} from ${displayPath(pretrained)}`);
-      if (resumeFile) log.info(`resumed from ${displayPath(resumeFile)}: epoch ${epoch + 1}, iteration ${iteration}/${K}`);
-      const startIteration = iteration;
-      metrics = lead ? new MetricsWriter(path.join(outDir, FILES.metrics), startIteration) : undefined;
-
-      const state = (p: LoopPosition): RunState => ({
-        kind: 'linear_eval',
-        epoch: p.epoch,
-        batch: p.batch,
-        iteration: p.iteration,
-        lr: p.lr,
-        itersPerEpoch: ipe,
-        totalIterations: K,
-        batchSize: cfg.batchSize,
-        seed: cfg.seed,
-        data: train!.state?.(),
-        config: cfg,
-        extra: { best, last, pretrained, encoder, ...(world > 1 ? { worldSize: world, rank } : {}) },
-        loss: p.loss,
-        reason: p.reason,
+    return this.withResources(async (res) => {
+      // Each rank sets up at its own pace (rank 0 also opens the validation set), answering the others meanwhile.
+      const run = await whileRanksWork(place.ranks.group, async () => {
+        const data = await this.openData(cfg, place, resume, res);
+        const probe = await this.buildProbe(cfg, devices, place, pretrained, encoder, data.numClasses);
+        const start = await resumeProbe(probe.probe, resume, data.schedule);
+        const outputs = this.startOutputs(cfg, devices, place, pretrained, encoder, resume, data, probe.probeConfig, start, res);
+        return { cfg, place, resume, pretrained, encoder, ...data, ...probe, start, ...outputs };
       });
-
-      this.emit('start', { config: cfg, outputDir: outDir, pretrained, itersPerEpoch: ipe, totalIterations: K, startIteration, numClasses });
-      log.info(
-        `Linear evaluation start: ${train.size} training${val ? ` / ${val.size} validation` : ''} images, ${numClasses} classes, ` +
-          `${ipe} iterations per epoch, batch ${cfg.batchSize}, lr_base ${lrBase} (${cfg.scheduler})`,
-      );
-
-      const evaluate = async (e: number, it: number) => {
-        let n = 0;
-        let top1 = 0;
-        let top5 = 0;
-        let lossSum = 0;
-        for await (const vb of val!.batches(0, 0)) {
-          const m = vb.labels.length;
-          let r: EvalResult;
-          try {
-            r = await probe.evaluate(vb.images, vb.labels);
-          } finally {
-            vb.release?.();
-          }
-          n += m;
-          top1 += r.top1;
-          top5 += r.top5;
-          lossSum += r.loss * m;
-        }
-        const res = { top1: n ? (100 * top1) / n : 0, top5: n ? (100 * top5) / n : 0, loss: n ? lossSum / n : NaN };
-        last = { top1: res.top1, top5: res.top5, epoch: e + 1 };
-        const improved = !best || res.top1 > best.top1;
-        if (improved) best = { top1: res.top1, top5: res.top5, epoch: e + 1 };
-        log.info(
-          `Eval-Epoch: [${e + 1}/${cfg.maxEpoch}], Top-1: ${fixed(res.top1, 2)}, Top-5: ${fixed(res.top5, 2)}, Loss: ${fixed(res.loss, 4)}, ` +
-            `Best Top-1: ${fixed(best!.top1, 2)} (Top-5 ${fixed(best!.top5, 2)}, epoch ${best!.epoch})`,
-        );
-        metrics!.write({ kind: 'eval', iteration: it, epoch: e + 1, top1: res.top1, top5: res.top5, loss: res.loss, images: n, bestTop1: best!.top1 });
-        this.emit('eval', { epoch: e + 1, maxEpoch: cfg.maxEpoch, top1: res.top1, top5: res.top5, loss: res.loss, best: best!, images: n } satisfies EvalEvent);
-        return improved;
-      };
-
-      let improved = false;
-      const loop = await this.loop({
-        ranks,
-        source: train,
-        schedule,
-        maxEpoch: cfg.maxEpoch,
-        printInterval: cfg.printInterval,
-        ckptDir,
-        start: { epoch, batch, iteration, lr, loss: resumeState?.loss, checkpoint: resumeFile, resumed: !!resumeFile },
-        stopAtIteration: o.stopAtIteration,
-        log,
-        reporter: rep,
-        metrics,
-        lossLabel: 'Loss',
-        lossDigits: 4,
-        step: async (tb: LabeledBatch, stepLr) => ({ loss: (await probe.trainStep(tb.images, tb.labels, stepLr)).loss, images: tb.labels.length }),
-        check: (out, it, stepLr) => {
-          if (!Number.isFinite(out.loss)) throw new UserError(`the loss is ${out.loss} at iteration ${it} (lr ${stepLr}); training diverged`);
-        },
-        save: (file, p) => probe.save(file, encodeRunState(state(p))),
-        progressNote: () => (best ? `best top-1 ${fixed(best.top1, 2)}` : undefined),
-        beforeEpochSave: async (e, it) => {
-          const doEval = lead && ((e + 1) % cfg.evalInterval === 0 || e + 1 === cfg.maxEpoch);
-          improved = doEval ? await evaluate(e, it) : false;
-        },
-        afterEpochSave: async (_e, file) => {
-          if (!improved) return;
-          atomicCopy(file, path.join(outDir, FILES.best));
-          this.emit('checkpoint', { path: path.join(outDir, FILES.best), reason: 'best' });
-        },
-      });
-      const { interrupted, lastCheckpoint, epochsCompleted } = loop;
-      if (!interrupted) {
-        log.info(
+      const loop = await this.train(run);
+      const { best, last } = run.start;
+      if (!loop.interrupted) {
+        run.log.info(
           `Linear evaluation done: best Top-1 ${best ? fixed(best.top1, 2) : '-'} (Top-5 ${best ? fixed(best.top5, 2) : '-'}, epoch ${best?.epoch ?? '-'}); ` +
-            `results in ${displayPath(outDir)}`,
+            `results in ${displayPath(place.outDir)}`,
         );
       }
-      const result: LinearEvalResult = { outputDir: outDir, pretrained, checkpoint: lastCheckpoint, iterations: loop.iteration, epochsCompleted, interrupted, best, last, config: cfg };
+      const result: LinearEvalResult = {
+        outputDir: place.outDir, pretrained, checkpoint: loop.lastCheckpoint, iterations: loop.iteration,
+        epochsCompleted: loop.epochsCompleted, interrupted: loop.interrupted, best, last, config: cfg,
+      };
       this.emit('end', result);
       return result;
-    } catch (e) {
-      logger?.error(errorMessage(e));
-      throw e;
-    } finally {
-      reporter?.stop();
-      metrics?.close();
-      await train?.close();
-      await val?.close();
-      logger?.close();
-    }
+    });
   }
+
+  /** This rank's shard of the training set, rank 0's whole validation set, the classes and the schedule. */
+  private async openData(cfg: LinearEvalConfig, place: RunPlace, resume: ResumePoint | undefined, res: RunResources) {
+    const provider = this.options.data ?? dataProvider();
+    const { rank, worldSize, lead } = place.ranks;
+    const common = { imageSize: cfg.data.imageSize, augmentation: cfg.data.augmentation, batchSize: place.localBatch, workers: cfg.data.workers, seed: cfg.seed };
+    const onBadData = (r: BadDataReport) => res.log?.warn(badDataLine(r));
+    // Each rank trains on its shard; rank 0 alone evaluates, on the whole validation set.
+    const train = await provider.openEval({ ...common, rank, worldSize, dataset: cfg.data.train, split: 'train', state: resume?.state.data, onBadData });
+    res.sources.push(train);
+    const val = lead ? await provider.openEval({ ...common, ...WHOLE_DATASET, dataset: cfg.data.val, split: 'val', onBadData }) : undefined;
+    if (val) res.sources.push(val);
+    const ipe = train.batchesPerEpoch;
+    if (ipe < 1) throw new UserError(`the training set has ${train.size} images, fewer than one batch of ${cfg.batchSize}; use a smaller -b`);
+    const numClasses = cfg.numClasses === 'auto' ? train.numClasses : cfg.numClasses;
+    if (!numClasses) throw new UserError('cannot tell the number of classes of the training set; set numClasses in the experiment');
+    if (val && train.numClasses && val.numClasses && train.numClasses !== val.numClasses) {
+      throw new UserError(`the training set has ${train.numClasses} classes but the validation set has ${val.numClasses}`);
+    }
+    const K = ipe * cfg.maxEpoch;
+    const { schedule, lrBase } = runSchedule(cfg, ipe);
+    if (resume && (resume.state.itersPerEpoch !== ipe || resume.state.totalIterations !== K)) {
+      throw new UserError(`cannot resume from ${displayPath(resume.file)}: the dataset or the number of epochs changed`);
+    }
+    return { train, val, numClasses, itersPerEpoch: ipe, totalIterations: K, schedule, lrBase };
+  }
+
+  /** The probe, with the frozen encoder of the pre-training checkpoint loaded. */
+  private async buildProbe(cfg: LinearEvalConfig, devices: DeviceSpec, place: RunPlace, pretrained: string, encoder: EncoderModelConfig, numClasses: number) {
+    const o = this.options;
+    const probeConfig: LinearProbeConfig = {
+      ...encoder,
+      device: engineDevice(devices),
+      threads: cfg.threads || undefined,
+      seed: cfg.seed,
+      numClasses,
+      momentum: cfg.optimizer.momentum,
+      weightDecay: cfg.optimizer.weightDecay,
+    };
+    let probe: ProbeModel;
+    try {
+      probe = o.createProbe ? o.createProbe(probeConfig) : await nativeProbe({ ...probeConfig, processGroup: place.ranks.group });
+    } catch (e) {
+      // e.g. the memory estimate of the encoder named by the checkpoint's run.model
+      throw new UserError(`cannot build the encoder ${describeEncoder(encoder)} for ${pretrained}: ${errorMessage(e)}`);
+    }
+    const read = o.readCheckpoint ?? (async (f: string) => (await import('./engine')).readCheckpoint(f));
+    let ckpt: Checkpoint;
+    try {
+      ckpt = await read(pretrained);
+    } catch (e) {
+      throw new UserError(`cannot read the pre-training checkpoint ${pretrained}: ${errorMessage(e)}`);
+    }
+    const hasEncoder = Object.keys(ckpt.tensors).some((k) => k.startsWith(cfg.encoderPrefix) && !k.startsWith(`${cfg.encoderPrefix}fc.`));
+    if (!hasEncoder) {
+      throw new UserError(`${pretrained} holds no '${cfg.encoderPrefix}*' encoder tensors (is it a pre-training checkpoint?)`);
+    }
+    try {
+      probe.loadEncoder(ckpt.tensors, cfg.encoderPrefix);
+    } catch (e) {
+      throw new UserError(
+        `${pretrained} does not match the encoder ${describeEncoder(encoder)}: ${errorMessage(e)}` +
+          (cfg.model === 'pretrain' ? '' : ' (set model to the pre-training architecture, or to \'pretrain\')'),
+      );
+    }
+    return { probe, probeConfig };
+  }
+
+  /** The outputs, the start lines and the 'start' event. */
+  private startOutputs(
+    cfg: LinearEvalConfig, devices: DeviceSpec, place: RunPlace, pretrained: string, encoder: EncoderModelConfig, resume: ResumePoint | undefined,
+    data: Awaited<ReturnType<LinearEvalRun['openData']>>, probeConfig: LinearProbeConfig, start: ProbeStart, res: RunResources,
+  ) {
+    const o = this.options;
+    const { worldSize: world } = place.ranks;
+    const K = data.totalIterations;
+    const outputs = this.openOutputs(place, res, { logFile: FILES.evalLog, label: 'linear eval', console: o.console, config: cfg, startIteration: start.iteration });
+    const { log } = outputs;
+    log.info(`linear evaluation ${cfg.name ?? ''} of ${displayPath(pretrained)} (${cfg.encoderPrefix}*)`);
+    log.info(`devices: ${describeDevices(devices)}${world > 1 ? `, ${world} processes (${place.localBatch} images each per step)` : ''}`);
+    log.info(`resolved experiment:\n${formatConfig(cfg)}`);
+    if (o.verbose) log.info(`probe: ${JSON.stringify(probeConfig)}`);
+    log.info(`loaded the frozen encoder ${describeEncoder(encoder)} from ${displayPath(pretrained)}`);
+    if (resume) log.info(`resumed from ${displayPath(resume.file)}: epoch ${start.epoch + 1}, iteration ${start.iteration}/${K}`);
+    const { train, val, numClasses } = data;
+    this.emit('start', { config: cfg, outputDir: place.outDir, pretrained, itersPerEpoch: data.itersPerEpoch, totalIterations: K, startIteration: start.iteration, numClasses });
+    log.info(
+      `Linear evaluation start: ${train.size} training${val ? ` / ${val.size} validation` : ''} images, ${numClasses} classes, ` +
+        `${data.itersPerEpoch} iterations per epoch, batch ${cfg.batchSize}, lr_base ${data.lrBase} (${cfg.scheduler})`,
+    );
+    return outputs;
+  }
+
+  /** The loop: a probe step per batch; rank 0 evaluates every eval interval and keeps the best checkpoint.
+   *  The best and last results are kept in `run.start` (what a resumed run carries on). */
+  private train(run: LinearEvalSetUp): Promise<LoopResult> {
+    const o = this.options;
+    const { cfg, place, resume, probe, log, metrics, start } = run;
+    const { lead, worldSize: world, rank } = place.ranks;
+    const evaluate = async (e: number, it: number) => {
+      let n = 0;
+      let top1 = 0;
+      let top5 = 0;
+      let lossSum = 0;
+      for await (const vb of run.val!.batches(0, 0)) {
+        const m = vb.labels.length;
+        let r: EvalResult;
+        try {
+          r = await probe.evaluate(vb.images, vb.labels);
+        } finally {
+          vb.release?.();
+        }
+        n += m;
+        top1 += r.top1;
+        top5 += r.top5;
+        lossSum += r.loss * m;
+      }
+      const res = { top1: n ? (100 * top1) / n : 0, top5: n ? (100 * top5) / n : 0, loss: n ? lossSum / n : NaN };
+      start.last = { top1: res.top1, top5: res.top5, epoch: e + 1 };
+      const improved = !start.best || res.top1 > start.best.top1;
+      if (improved) start.best = { top1: res.top1, top5: res.top5, epoch: e + 1 };
+      const best = start.best!;
+      log.info(
+        `Eval-Epoch: [${e + 1}/${cfg.maxEpoch}], Top-1: ${fixed(res.top1, 2)}, Top-5: ${fixed(res.top5, 2)}, Loss: ${fixed(res.loss, 4)}, ` +
+          `Best Top-1: ${fixed(best.top1, 2)} (Top-5 ${fixed(best.top5, 2)}, epoch ${best.epoch})`,
+      );
+      metrics!.write({ kind: 'eval', iteration: it, epoch: e + 1, top1: res.top1, top5: res.top5, loss: res.loss, images: n, bestTop1: best.top1 });
+      this.emit('eval', { epoch: e + 1, maxEpoch: cfg.maxEpoch, top1: res.top1, top5: res.top5, loss: res.loss, best, images: n } satisfies EvalEvent);
+      return improved;
+    };
+
+    let improved = false;
+    return this.loop({
+      ranks: place.ranks,
+      source: run.train,
+      schedule: run.schedule,
+      maxEpoch: cfg.maxEpoch,
+      printInterval: cfg.printInterval,
+      ckptDir: place.ckptDir,
+      start: { epoch: start.epoch, batch: start.batch, iteration: start.iteration, lr: start.lr, loss: resume?.state.loss, checkpoint: resume?.file, resumed: !!resume },
+      stopAtIteration: o.stopAtIteration,
+      log,
+      reporter: run.reporter,
+      metrics,
+      lossLabel: 'Loss',
+      lossDigits: 4,
+      step: async (tb: LabeledBatch, stepLr) => ({ loss: (await probe.trainStep(tb.images, tb.labels, stepLr)).loss, images: tb.labels.length }),
+      check: (out, it, stepLr) => {
+        if (!Number.isFinite(out.loss)) throw new UserError(`the loss is ${out.loss} at iteration ${it} (lr ${stepLr}); training diverged`);
+      },
+      save: (file, p) => probe.save(file, encodeRunState(loopRunState('linear_eval', p, {
+        itersPerEpoch: run.itersPerEpoch, totalIterations: run.totalIterations, config: cfg, data: run.train.state?.(),
+      }, { best: start.best, last: start.last, pretrained: run.pretrained, encoder: run.encoder, ...(world > 1 ? { worldSize: world, rank } : {}) }))),
+      progressNote: () => (start.best ? `best top-1 ${fixed(start.best.top1, 2)}` : undefined),
+      beforeEpochSave: async (e, it) => {
+        const doEval = lead && ((e + 1) % cfg.evalInterval === 0 || e + 1 === cfg.maxEpoch);
+        improved = doEval ? await evaluate(e, it) : false;
+      },
+      afterEpochSave: async (_e, file) => {
+        if (!improved) return;
+        atomicCopy(file, path.join(place.outDir, FILES.best));
+        this.emit('checkpoint', { path: path.join(place.outDir, FILES.best), reason: 'best' });
+      },
+    });
+  }
+}
+
+/** Where a linear evaluation starts: the loop position, and the best and last results so far. */
+interface ProbeStart {
+  epoch: number;
+  batch: number;
+  iteration: number;
+  lr: number;
+  best: BestResult | undefined;
+  last: LinearEvalResult['last'];
+}
+
+/** Everything the loop of a linear evaluation uses, set up once. */
+type LinearEvalSetUp = Awaited<ReturnType<LinearEvalRun['openData']>> & Awaited<ReturnType<LinearEvalRun['buildProbe']>> &
+  ReturnType<LinearEvalRun['startOutputs']> & {
+    cfg: LinearEvalConfig;
+    place: RunPlace;
+    resume: ResumePoint | undefined;
+    pretrained: string;
+    encoder: EncoderModelConfig;
+    start: ProbeStart;
+  };
+
+/** The probe at the checkpoint --resume names (its classifier, and the results so far), or at the start. */
+async function resumeProbe(probe: ProbeModel, resume: ResumePoint | undefined, schedule: Schedule): Promise<ProbeStart> {
+  if (!resume) return { epoch: 0, batch: 0, iteration: 0, lr: schedule.lrAt(0), best: undefined, last: undefined };
+  try {
+    await probe.load(resume.file);
+  } catch (e) {
+    throw new UserError(`cannot resume from ${resume.file}: ${errorMessage(e)}`);
+  }
+  const { epoch, batch, iteration, lr, extra } = resume.state;
+  return { epoch, batch, iteration, lr, best: (extra?.best as BestResult | undefined) ?? undefined, last: (extra?.last as LinearEvalResult['last']) ?? undefined };
+}
+
+/** The pre-training checkpoint to evaluate (which must exist) and the encoder it holds. */
+function pretrainedEncoder(cfg: LinearEvalConfig, explicit: string | undefined): { pretrained: string; encoder: EncoderModelConfig } {
+  if (!cfg.pretrainName) {
+    throw new UserError(
+      'linear evaluation needs the pre-training run to evaluate: pass --experiment-name <name> ' +
+        '(its checkpoint is outputs/<name>/last_epoch_ckpt.safetensors) or set pretrainName in the experiment',
+    );
+  }
+  const pretrained = pretrainedCheckpointPath(cfg, explicit);
+  if (!fs.existsSync(pretrained)) {
+    throw new UserError(
+      `pre-training checkpoint not found: ${pretrained} ` +
+        `(train it first with mt-train --experiment-name ${cfg.pretrainName}, or point --pretrained at a checkpoint)`,
+    );
+  }
+  const header = readSafetensorsHeader(pretrained);
+  return { pretrained, encoder: encoderConfig(cfg, header.metadata, pretrained) };
 }
 
 function describeEncoder(e: EncoderModelConfig): string {

@@ -2,21 +2,21 @@
 // iteration, per-iteration learning rate, logs, metrics, progress, checkpoints, exact resume.
 import * as fs from 'fs';
 import * as path from 'path';
-import { makeDirs } from './run-lock';
 import { FILES, RunState, atomicWrite, encodeRunState, newestCheckpoint, readRunState } from './checkpoint';
-import { DeviceSpec, checkDevices, describeDevices, engineDevice, parseDevices } from './devices';
+import { DeviceSpec, describeDevices, engineDevice } from './devices';
 import type { M2TConfig, StepResult, ImageBatch } from './engine';
 import { UserError, errorMessage } from './errors';
 import { DatasetConfig, Experiment, PretrainConfig, displayPath, pretrainBase } from './experiment';
-import { ConsoleReporter, MetricsWriter, RunLogger, fixed, formatConfig } from './logging';
+import { fixed, formatConfig } from './logging';
 import { ExperimentInput, ExperimentOverrides, applyOverrides, resolveExperiment } from './overrides';
-import { DataProvider, EpochSource, PretrainBatch, badDataLine, checkDataset, dataProvider } from './data/epoch-source';
+import { DataProvider, PretrainBatch, badDataLine, checkDataset, dataProvider } from './data/epoch-source';
 import { EvaluationResult, evaluateFeatures, formatEvaluation } from './feature-eval';
 import type { ProcessGroup } from './distributed/process-group';
 import { KnnMonitor, type MonitorResult } from './monitor';
 import { reportAtEnd } from './report';
 import { memoryLine } from './memory';
-import { LoopPosition, LoopRun, localBatchSize, rankCheckpointDir, rankResume, round, runRanks, runSchedule } from './run-loop';
+import { LoopResult, LoopRun, ResumePoint, RunPlace, RunResources, loopRunState, round, runDevices, runSchedule, whileRanksWork } from './run-loop';
+import type { Schedule } from './schedules';
 
 /** What the loop needs from a model (Momentum2Teacher implements it). */
 export interface PretrainModel {
@@ -130,250 +130,240 @@ export class PretrainRun extends LoopRun<PretrainResult> {
     const o = this.options;
     const exp = resolvePretrainExperiment(o);
     const cfg = exp.config as PretrainConfig;
-    const devices = checkDevices(typeof o.devices === 'string' ? parseDevices(o.devices) : (o.devices ?? { kind: 'cpu' }), 'training');
-    const outDir = path.join(cfg.outputDir, cfg.name!);
-    const ranks = runRanks(o.processGroup);
-    const { rank, worldSize: world, lead } = ranks;
-    const localBatch = localBatchSize(cfg.batchSize, ranks);
-    const ckptDir = rankCheckpointDir(outDir, ranks);
-    // Locked (by rank 0, for the whole run) before any checkpoint in it is read, so two --resume runs cannot both continue it.
-    if (lead && fs.existsSync(outDir)) this.lockFolder(outDir, 'mt-train run');
-
-    // ---- resume: find and check the checkpoint before touching anything -------------------------
-    let resumeFile: string | undefined;
-    let resumeState: RunState | undefined;
-    if (o.resume) {
-      if (typeof o.resume === 'string') {
-        resumeFile = o.resume;
-        resumeState = readRunState(resumeFile);
-        if (resumeState.kind !== 'pretrain') throw new UserError(`${resumeFile} is a ${resumeState.kind} checkpoint, not a pre-training one`);
-      } else {
-        const found = fs.existsSync(outDir) ? newestCheckpoint(outDir, 'pretrain') : undefined;
-        if (!found) {
-          throw new UserError(
-            `--resume: no checkpoint to resume from in ${outDir} (expected ${FILES.lastEpoch} or ${FILES.interrupted}); ` +
-              `check --experiment-name and --output-dir, or start without --resume`,
-          );
-        }
-        ({ file: resumeFile, state: resumeState } = found);
-      }
-      checkResumable(resumeState, cfg, resumeFile);
-      ({ file: resumeFile, state: resumeState } = rankResume(resumeFile!, resumeState, ranks, ckptDir));
-    }
-
+    const devices = runDevices(o.devices, 'training');
+    const place = this.placeRun(path.join(cfg.outputDir, cfg.name!), cfg.batchSize, o.processGroup, 'mt-train run');
+    const resume = this.resumePoint(o.resume, place, 'pretrain', {
+      kindName: 'pre-training',
+      noneFound:
+        `--resume: no checkpoint to resume from in ${place.outDir} (expected ${FILES.lastEpoch} or ${FILES.interrupted}); ` +
+        `check --experiment-name and --output-dir, or start without --resume`,
+      check: (state, file) => checkResumable(state, cfg, file),
+    });
     checkDataset(cfg.data.train, 'train', '--data-root');
     // Everything that can fail on the user's input is checked before anything is written.
-    let logger: RunLogger | undefined;
-    let reporter: ConsoleReporter | undefined;
-    let source: EpochSource<PretrainBatch> | undefined;
-    let metrics: MetricsWriter | undefined;
-    try {
-      // ---- data -----------------------------------------------------------------------------------
-      const provider = o.data ?? dataProvider();
-      const monitor = lead ? KnnMonitor.create(cfg, provider) : undefined; // rank 0 measures, as it logs
-      source = await provider.openPretrain({
-        dataset: cfg.data.train,
-        augmentation: cfg.data.augmentation,
-        imageSize: cfg.data.imageSize,
-        batchSize: localBatch,
-        workers: cfg.data.workers,
-        seed: cfg.seed,
-        rank,
-        worldSize: world,
-        state: resumeState?.data,
-        onBadData: (r) => logger?.warn(badDataLine(r)),
+    return this.withResources(async (res) => {
+      // Each rank sets up at its own pace (rank 0 also prepares the kNN monitor), answering the others meanwhile.
+      const run = await whileRanksWork(place.ranks.group, async () => {
+        const data = await this.openData(cfg, place, resume, res);
+        const model = await this.buildModel(cfg, devices, place, data.totalIterations);
+        const start = await resumeModel(model.model, resume, data.schedule);
+        return { cfg, place, resume, ...data, ...model, start, ...this.startOutputs(exp, devices, place, resume, data, model, start, res) };
       });
-      const ipe = source.batchesPerEpoch;
-      if (ipe < 1) {
-        throw new UserError(
-          `the training set has ${source.size} images, fewer than one batch of ${cfg.batchSize}; use a smaller -b or more data`,
-        );
-      }
-      const K = ipe * cfg.maxEpoch;
-      const { schedule, lrBase } = runSchedule(cfg, ipe);
-      if (resumeState && (resumeState.itersPerEpoch !== ipe || resumeState.totalIterations !== K)) {
-        throw new UserError(
-          `cannot resume from ${resumeFile}: it was written with ${resumeState.itersPerEpoch} iterations per epoch ` +
-            `(${resumeState.totalIterations} in total), this run has ${ipe} (${K}); the dataset or batch size changed`,
-        );
-      }
-
-      // ---- model ----------------------------------------------------------------------------------
-      const modelConfig: M2TConfig = {
-        device: engineDevice(devices),
-        arch: cfg.model.arch,
-        width: cfg.model.width,
-        smallStem: cfg.model.smallStem,
-        threads: cfg.threads || undefined,
-        seed: cfg.seed,
-        hiddenDim: cfg.model.hiddenDim,
-        outDim: cfg.model.outDim,
-        totalIterations: K,
-        tauBase: cfg.tauBase,
-        optimizer: { ...cfg.optimizer },
-        bnDoubleUnbias: cfg.bnDoubleUnbias,
-        precision: cfg.precision,
-      };
-      const model = o.createModel ? o.createModel(modelConfig) : await nativeModel({ ...modelConfig, processGroup: ranks.group });
-
-      let epoch = 0;
-      let batch = 0;
-      let lr = schedule.lrAt(0);
-      if (resumeFile && resumeState) {
-        try {
-          await model.load(resumeFile);
-        } catch (e) {
-          throw new UserError(`cannot resume from ${resumeFile}: ${errorMessage(e)}`);
-        }
-        if (model.iteration !== resumeState.iteration) {
-          throw new UserError(`cannot resume from ${resumeFile}: the model is at iteration ${model.iteration}, its metadata says ${resumeState.iteration}`);
-        }
-        epoch = resumeState.epoch;
-        batch = resumeState.batch;
-        lr = resumeState.lr;
-      }
-
-      const prev = lead && !resumeFile && fs.existsSync(outDir) ? newestCheckpointQuiet(outDir) : undefined;
-      makeDirs(ckptDir);
-      if (lead) this.lockFolder(outDir, 'mt-train run');
-      const { log, reporter: rep } = this.openLog(path.join(outDir, FILES.trainLog), 'train', o.console, ranks);
-      logger = log;
-      reporter = rep;
-      if (prev) {
-        log.warn(
-          `${displayPath(outDir)} already holds a checkpoint at iteration ${prev.state.iteration}; starting over ` +
-            `(it will be overwritten at the end of the first epoch; use --resume to continue it instead)`,
-        );
-      }
-      log.info(`${exp.sources.length ? `experiment ${displayPath(exp.sources[exp.sources.length - 1])}` : 'experiment'}: ${cfg.name}`);
-      log.info(`devices: ${describeDevices(devices)}${world > 1 ? `, ${world} processes (${localBatch} images each per step)` : ''}` +
-        `${o.distUrl ? `, dist-url ${o.distUrl}${world > 1 ? '' : ' (unused: single process)'}` : ''}`);
-      log.info(`resolved experiment:\n${formatConfig(cfg)}`);
-      if (lead) atomicWrite(path.join(outDir, FILES.config), JSON.stringify(cfg, null, 2) + '\n');
-
-      if (o.verbose) log.info(`model: ${JSON.stringify(modelConfig)}`);
-      if (resumeFile) log.info(`resumed from ${displayPath(resumeFile)}: epoch ${epoch + 1}, iteration ${model.iteration}/${K}, lr ${lr}`);
-
-      const startIteration = model.iteration;
-      metrics = lead ? new MetricsWriter(path.join(outDir, FILES.metrics), startIteration) : undefined;
-
-      const saveState = (p: LoopPosition): RunState => ({
-        kind: 'pretrain',
-        epoch: p.epoch,
-        batch: p.batch,
-        iteration: p.iteration,
-        lr: p.lr,
-        itersPerEpoch: ipe,
-        totalIterations: K,
-        batchSize: cfg.batchSize,
-        seed: cfg.seed,
-        data: source!.state?.(),
-        config: cfg,
-        loss: p.loss,
-        reason: p.reason,
-        extra: world > 1 ? { worldSize: world, rank } : undefined,
-      });
-
-      this.emit('start', {
-        config: cfg,
-        outputDir: outDir,
-        itersPerEpoch: ipe,
-        totalIterations: K,
-        startIteration,
-        resumedFrom: resumeFile,
-        datasetSize: source.size,
-      } satisfies StartEvent);
-      log.info(
-        `Training start: ${source.size} images, ${ipe} iterations per epoch, ${K} in total, batch ${cfg.batchSize}, ` +
-          `lr_base ${lrBase} (${cfg.scheduler})`,
-      );
-
-      let knnNote = ''; // the last kNN monitor reading, on the progress line
-      const loop = await this.loop({
-        ranks,
-        source,
-        schedule,
-        maxEpoch: cfg.maxEpoch,
-        printInterval: cfg.printInterval,
-        ckptDir,
-        start: { epoch, batch, iteration: startIteration, lr, loss: resumeState?.loss, checkpoint: resumeFile, resumed: !!resumeFile },
-        stopAtIteration: o.stopAtIteration,
-        log,
-        reporter: rep,
-        metrics,
-        lossLabel: 'Con-Loss',
-        lossDigits: 2,
-        step: async (views: PretrainBatch, stepLr) => {
-          const r = await model.step(views.view1, views.view2, stepLr);
-          if (model.iteration === startIteration + 1) { const mem = memoryLine(model, o.verbose); if (mem) log.info(mem); }
-          return { loss: r.loss, images: views.view1.shape[0], fields: { tau: r.tau, alpha: r.alpha }, nonFinite: r.nonFinite };
-        },
-        check: (out, it, stepLr) => {
-          if (!Number.isFinite(out.loss)) {
-            throw new UserError(`the loss is ${out.loss} at iteration ${it} (lr ${stepLr}); training diverged; the last checkpoint written stays`);
-          }
-          const bad = out.nonFinite;
-          if (bad) {
-            throw new UserError(
-              `tensor '${bad}' holds a non-finite value after iteration ${it} (loss ${out.loss}, lr ${stepLr}); training diverged; the last checkpoint written stays`,
-            );
-          }
-        },
-        save: (file, p) => model.save(file, encodeRunState(saveState(p))),
-        progressNote: (loss) => `loss ${fixed(loss, 3)}${knnNote}`,
-        afterEpoch: async (e, it, file) => {
-          if (!monitor?.due(e + 1)) return;
-          const r = await monitor.run(file);
-          log.info(
-            `kNN-Monitor: [${e + 1}/${cfg.maxEpoch}], Top-1: ${fixed(r.top1, 2)} (k ${cfg.monitor!.k}, ${r.memory} memory / ` +
-              `${r.queries} held-out images, ${fixed(r.seconds, 1)} s)`,
-          );
-          metrics?.write({ iteration: it, epoch: e + 1, knn_top1: round(r.top1, 4), knn_seconds: round(r.seconds, 3) });
-          metrics?.flush();
-          knnNote = `, kNN ${fixed(r.top1, 2)}%`;
-          this.emit('monitor', { epoch: e + 1, iteration: it, ...r } satisfies MonitorEvent);
-        },
-      });
-      const { interrupted, lastCheckpoint, lastLoss, epochsCompleted } = loop;
-      if (!interrupted) {
-        log.info(`Pre-training of experiment: ${cfg.name} is done (${model.iteration} iterations); checkpoint ${displayPath(lastCheckpoint ?? '')}`);
-      }
-      let evaluation: EvaluationResult | undefined;
-      if (lead && !interrupted && cfg.evaluation && lastCheckpoint) {
-        rep.stop();
-        log.info(`Evaluating the teacher encoder on frozen features (${describeDataset(cfg.evaluation.test)})...`);
-        evaluation = await evaluateFeatures(lastCheckpoint, cfg, provider);
-        for (const line of formatEvaluation(evaluation, describeDataset(cfg.evaluation.test))) log.info(line);
-        atomicWrite(path.join(outDir, FILES.evaluation), JSON.stringify(evaluation, null, 2) + '\n');
-        this.emit('evaluation', evaluation);
-      }
-      if (lead && !interrupted) {
-        metrics?.flush();
-        await reportAtEnd(outDir, log); // report.html (lib/report); a failure there is only a warning
-      }
+      const loop = await this.train(run);
+      const evaluation = await this.finish(run, loop);
       const result: PretrainResult = {
-        outputDir: outDir,
-        checkpoint: lastCheckpoint,
-        iterations: model.iteration,
-        totalIterations: K,
-        epochsCompleted,
-        interrupted,
-        lastLoss,
+        outputDir: place.outDir,
+        checkpoint: loop.lastCheckpoint,
+        iterations: run.model.iteration,
+        totalIterations: run.totalIterations,
+        epochsCompleted: loop.epochsCompleted,
+        interrupted: loop.interrupted,
+        lastLoss: loop.lastLoss,
         config: cfg,
         evaluation,
       };
       this.emit('end', result);
       return result;
-    } catch (e) {
-      logger?.error(errorMessage(e));
-      throw e;
-    } finally {
-      reporter?.stop();
-      metrics?.close();
-      await source?.close();
-      logger?.close();
-    }
+    });
   }
+
+  /** The training data (this rank's shard), its schedule, and rank 0's kNN monitor. */
+  private async openData(cfg: PretrainConfig, place: RunPlace, resume: ResumePoint | undefined, res: RunResources) {
+    const provider = this.options.data ?? dataProvider();
+    const { rank, worldSize, lead } = place.ranks;
+    const monitor = lead ? KnnMonitor.create(cfg, provider) : undefined; // rank 0 measures, as it logs
+    const source = await provider.openPretrain({
+      dataset: cfg.data.train,
+      augmentation: cfg.data.augmentation,
+      imageSize: cfg.data.imageSize,
+      batchSize: place.localBatch,
+      workers: cfg.data.workers,
+      seed: cfg.seed,
+      rank,
+      worldSize,
+      state: resume?.state.data,
+      onBadData: (r) => res.log?.warn(badDataLine(r)),
+    });
+    res.sources.push(source);
+    const ipe = source.batchesPerEpoch;
+    if (ipe < 1) {
+      throw new UserError(
+        `the training set has ${source.size} images, fewer than one batch of ${cfg.batchSize}; use a smaller -b or more data`,
+      );
+    }
+    const K = ipe * cfg.maxEpoch;
+    const { schedule, lrBase } = runSchedule(cfg, ipe);
+    if (resume && (resume.state.itersPerEpoch !== ipe || resume.state.totalIterations !== K)) {
+      throw new UserError(
+        `cannot resume from ${resume.file}: it was written with ${resume.state.itersPerEpoch} iterations per epoch ` +
+          `(${resume.state.totalIterations} in total), this run has ${ipe} (${K}); the dataset or batch size changed`,
+      );
+    }
+    return { provider, monitor, source, itersPerEpoch: ipe, totalIterations: K, schedule, lrBase };
+  }
+
+  private async buildModel(cfg: PretrainConfig, devices: DeviceSpec, place: RunPlace, totalIterations: number) {
+    const modelConfig: M2TConfig = {
+      device: engineDevice(devices),
+      arch: cfg.model.arch,
+      width: cfg.model.width,
+      smallStem: cfg.model.smallStem,
+      threads: cfg.threads || undefined,
+      seed: cfg.seed,
+      hiddenDim: cfg.model.hiddenDim,
+      outDim: cfg.model.outDim,
+      totalIterations,
+      tauBase: cfg.tauBase,
+      optimizer: { ...cfg.optimizer },
+      bnDoubleUnbias: cfg.bnDoubleUnbias,
+      precision: cfg.precision,
+    };
+    const o = this.options;
+    const model = o.createModel ? o.createModel(modelConfig) : await nativeModel({ ...modelConfig, processGroup: place.ranks.group });
+    return { model, modelConfig };
+  }
+
+  /** The outputs, the start lines and the 'start' event. */
+  private startOutputs(
+    exp: Experiment<'pretrain'>, devices: DeviceSpec, place: RunPlace, resume: ResumePoint | undefined,
+    data: Awaited<ReturnType<PretrainRun['openData']>>, m: Awaited<ReturnType<PretrainRun['buildModel']>>,
+    start: Awaited<ReturnType<typeof resumeModel>>, res: RunResources,
+  ) {
+    const o = this.options;
+    const cfg = exp.config as PretrainConfig;
+    const { outDir } = place;
+    const { worldSize: world, lead } = place.ranks;
+    const prev = lead && !resume && fs.existsSync(outDir) ? newestCheckpointQuiet(outDir) : undefined;
+    const outputs = this.openOutputs(place, res, { logFile: FILES.trainLog, label: 'train', console: o.console, config: cfg, startIteration: m.model.iteration });
+    const { log } = outputs;
+    if (prev) {
+      log.warn(
+        `${displayPath(outDir)} already holds a checkpoint at iteration ${prev.state.iteration}; starting over ` +
+          `(it will be overwritten at the end of the first epoch; use --resume to continue it instead)`,
+      );
+    }
+    log.info(`${exp.sources.length ? `experiment ${displayPath(exp.sources[exp.sources.length - 1])}` : 'experiment'}: ${cfg.name}`);
+    log.info(`devices: ${describeDevices(devices)}${world > 1 ? `, ${world} processes (${place.localBatch} images each per step)` : ''}` +
+      `${o.distUrl ? `, dist-url ${o.distUrl}${world > 1 ? '' : ' (unused: single process)'}` : ''}`);
+    log.info(`resolved experiment:\n${formatConfig(cfg)}`);
+    if (o.verbose) log.info(`model: ${JSON.stringify(m.modelConfig)}`);
+    const K = data.totalIterations;
+    if (resume) log.info(`resumed from ${displayPath(resume.file)}: epoch ${start.epoch + 1}, iteration ${m.model.iteration}/${K}, lr ${start.lr}`);
+    this.emit('start', {
+      config: cfg,
+      outputDir: outDir,
+      itersPerEpoch: data.itersPerEpoch,
+      totalIterations: K,
+      startIteration: m.model.iteration,
+      resumedFrom: resume?.file,
+      datasetSize: data.source.size,
+    } satisfies StartEvent);
+    log.info(
+      `Training start: ${data.source.size} images, ${data.itersPerEpoch} iterations per epoch, ${K} in total, batch ${cfg.batchSize}, ` +
+        `lr_base ${data.lrBase} (${cfg.scheduler})`,
+    );
+    return outputs;
+  }
+
+  /** The loop: a native step per batch, rank 0's kNN monitor after an epoch. */
+  private train(run: PretrainSetUp): Promise<LoopResult> {
+    const o = this.options;
+    const { cfg, place, resume, model, log, metrics, monitor } = run;
+    const startIteration = run.start.iteration;
+    let knnNote = ''; // the last kNN monitor reading, on the progress line
+    return this.loop({
+      ranks: place.ranks,
+      source: run.source,
+      schedule: run.schedule,
+      maxEpoch: cfg.maxEpoch,
+      printInterval: cfg.printInterval,
+      ckptDir: place.ckptDir,
+      start: { ...run.start, loss: resume?.state.loss, checkpoint: resume?.file, resumed: !!resume },
+      stopAtIteration: o.stopAtIteration,
+      log,
+      reporter: run.reporter,
+      metrics,
+      lossLabel: 'Con-Loss',
+      lossDigits: 2,
+      step: async (views: PretrainBatch, stepLr) => {
+        const r = await model.step(views.view1, views.view2, stepLr);
+        if (model.iteration === startIteration + 1) { const mem = memoryLine(model, o.verbose); if (mem) log.info(mem); }
+        return { loss: r.loss, images: views.view1.shape[0], fields: { tau: r.tau, alpha: r.alpha }, nonFinite: r.nonFinite };
+      },
+      check: (out, it, stepLr) => {
+        if (!Number.isFinite(out.loss)) {
+          throw new UserError(`the loss is ${out.loss} at iteration ${it} (lr ${stepLr}); training diverged; the last checkpoint written stays`);
+        }
+        const bad = out.nonFinite;
+        if (bad) {
+          throw new UserError(
+            `tensor '${bad}' holds a non-finite value after iteration ${it} (loss ${out.loss}, lr ${stepLr}); training diverged; the last checkpoint written stays`,
+          );
+        }
+      },
+      save: (file, p) => model.save(file, encodeRunState(loopRunState('pretrain', p, {
+        itersPerEpoch: run.itersPerEpoch, totalIterations: run.totalIterations, config: cfg, data: run.source.state?.(),
+      }, place.ranks.worldSize > 1 ? { worldSize: place.ranks.worldSize, rank: place.ranks.rank } : undefined))),
+      progressNote: (loss) => `loss ${fixed(loss, 3)}${knnNote}`,
+      afterEpoch: async (e, it, file) => {
+        if (!monitor?.due(e + 1)) return;
+        const r = await monitor.run(file);
+        log.info(
+          `kNN-Monitor: [${e + 1}/${cfg.maxEpoch}], Top-1: ${fixed(r.top1, 2)} (k ${cfg.monitor!.k}, ${r.memory} memory / ` +
+            `${r.queries} held-out images, ${fixed(r.seconds, 1)} s)`,
+        );
+        metrics?.write({ iteration: it, epoch: e + 1, knn_top1: round(r.top1, 4), knn_seconds: round(r.seconds, 3) });
+        metrics?.flush();
+        knnNote = `, kNN ${fixed(r.top1, 2)}%`;
+        this.emit('monitor', { epoch: e + 1, iteration: it, ...r } satisfies MonitorEvent);
+      },
+    });
+  }
+
+  /** The end of a completed run: rank 0 evaluates frozen features (experiment key `evaluation`) and writes the report. */
+  private async finish(run: PretrainSetUp, loop: LoopResult): Promise<EvaluationResult | undefined> {
+    const { cfg, place, log, metrics, model } = run;
+    const { interrupted, lastCheckpoint } = loop;
+    if (!interrupted) {
+      log.info(`Pre-training of experiment: ${cfg.name} is done (${model.iteration} iterations); checkpoint ${displayPath(lastCheckpoint ?? '')}`);
+    }
+    if (!place.ranks.lead || interrupted) return undefined;
+    let evaluation: EvaluationResult | undefined;
+    if (cfg.evaluation && lastCheckpoint) {
+      run.reporter.stop();
+      log.info(`Evaluating the teacher encoder on frozen features (${describeDataset(cfg.evaluation.test)})...`);
+      evaluation = await evaluateFeatures(lastCheckpoint, cfg, run.provider);
+      for (const line of formatEvaluation(evaluation, describeDataset(cfg.evaluation.test))) log.info(line);
+      atomicWrite(path.join(place.outDir, FILES.evaluation), JSON.stringify(evaluation, null, 2) + '\n');
+      this.emit('evaluation', evaluation);
+    }
+    metrics?.flush();
+    await reportAtEnd(place.outDir, log); // report.html (lib/report); a failure there is only a warning
+    return evaluation;
+  }
+}
+
+/** Everything the loop and the end of a pre-training run use, set up once. */
+type PretrainSetUp = Awaited<ReturnType<PretrainRun['openData']>> & Awaited<ReturnType<PretrainRun['buildModel']>> &
+  ReturnType<PretrainRun['startOutputs']> & {
+    cfg: PretrainConfig;
+    place: RunPlace;
+    resume: ResumePoint | undefined;
+    start: Awaited<ReturnType<typeof resumeModel>>;
+  };
+
+/** The model at the checkpoint --resume names (its weights, optimizer and iteration), or at the start. */
+async function resumeModel(model: PretrainModel, resume: ResumePoint | undefined, schedule: Schedule): Promise<{ epoch: number; batch: number; iteration: number; lr: number }> {
+  if (!resume) return { epoch: 0, batch: 0, iteration: model.iteration, lr: schedule.lrAt(0) };
+  try {
+    await model.load(resume.file);
+  } catch (e) {
+    throw new UserError(`cannot resume from ${resume.file}: ${errorMessage(e)}`);
+  }
+  if (model.iteration !== resume.state.iteration) {
+    throw new UserError(`cannot resume from ${resume.file}: the model is at iteration ${model.iteration}, its metadata says ${resume.state.iteration}`);
+  }
+  return { epoch: resume.state.epoch, batch: resume.state.batch, iteration: model.iteration, lr: resume.state.lr };
 }
 
 function describeDataset(d: DatasetConfig): string {

@@ -1,20 +1,20 @@
 // The one run loop of mt-train and mt-eval: epochs × batches at a per-iteration learning rate, the
 // logging cadence, metrics, progress, epoch-end and interruption checkpoints, stop handling, and the
 // rank context of a data-parallel run. Each run supplies its step and what it adds at an epoch's end.
+// Also the set-up steps both runs share: the devices, this rank's place (output and checkpoint folders,
+// batch share, lock), the resume point, the outputs (log, console, config.json, metrics) and closing them.
 import * as fs from 'fs';
 import * as path from 'path';
-import { FILES, RunState, readRunState } from './checkpoint';
+import { FILES, RunState, atomicWrite, newestCheckpoint, readRunState } from './checkpoint';
 import type { EpochSource } from './data/epoch-source';
-import { UserError } from './errors';
+import { DeviceSpec, checkDevices, parseDevices } from './devices';
+import { UserError, errorMessage } from './errors';
 import { AnyConfig, displayPath } from './experiment';
 import { ConsoleReporter, Meter, MetricsWriter, RunLogger, consoleReporter, fixed, formatRemaining } from './logging';
+import { makeDirs } from './run-lock';
 import type { ProcessGroup } from './distributed/process-group';
 import { StoppableRun } from './run';
 import { Schedule, makeSchedule } from './schedules';
-
-/** How long ranks wait for rank 0 at an epoch's end (checkpoint, evaluation, kNN monitor): generous, since a
- *  dead rank is noticed at once through its closed connections; a hung one within the group's own timeout. */
-export const EPOCH_END_WAIT_MS = 6 * 3600 * 1000;
 
 /** This process's place in a run, decided once: rank 0 of 1 without a process group. Rank 0 (the lead)
  *  alone writes the run's logs, metrics and checkpoints; rank r > 0 keeps its own checkpoints (its BN
@@ -137,8 +137,135 @@ export interface LoopResult {
   lastCheckpoint: string | undefined;
 }
 
+/** -d as given to a run (a string, a parsed list, or the CPU by default), checked for `what`. */
+export function runDevices(devices: string | DeviceSpec | undefined, what: 'training' | 'linear evaluation'): DeviceSpec {
+  return checkDevices(typeof devices === 'string' ? parseDevices(devices) : (devices ?? { kind: 'cpu' }), what);
+}
+
+/** Where a run writes and this rank's share of it. */
+export interface RunPlace {
+  /** The run's folder (rank 0 writes its files there). */
+  outDir: string;
+  /** This rank's checkpoint folder (rankCheckpointDir). */
+  ckptDir: string;
+  ranks: RunRanks;
+  /** This process's images per step. */
+  localBatch: number;
+  /** What the folder lock calls the run ('mt-train run'). */
+  what: string;
+}
+
+/** The checkpoint a run continues from (this rank's copy of it). */
+export interface ResumePoint {
+  file: string;
+  state: RunState;
+}
+
+/** A checkpoint's run state at `p`: what every run records; `extra` holds the run's own. */
+export function loopRunState(
+  kind: RunState['kind'],
+  p: LoopPosition,
+  run: { itersPerEpoch: number; totalIterations: number; config: AnyConfig; data: unknown },
+  extra: RunState['extra'],
+): RunState {
+  return {
+    kind,
+    epoch: p.epoch,
+    batch: p.batch,
+    iteration: p.iteration,
+    lr: p.lr,
+    itersPerEpoch: run.itersPerEpoch,
+    totalIterations: run.totalIterations,
+    batchSize: run.config.batchSize,
+    seed: run.config.seed,
+    data: run.data as RunState['data'],
+    config: run.config,
+    loss: p.loss,
+    reason: p.reason,
+    extra,
+  };
+}
+
+/** What a run holds open while it runs: closed at the end whatever happens. */
+export class RunResources {
+  log?: RunLogger;
+  reporter?: ConsoleReporter;
+  metrics?: MetricsWriter;
+  readonly sources: EpochSource<{ release?(): void }>[] = [];
+
+  async close(): Promise<void> {
+    this.reporter?.stop();
+    this.metrics?.close();
+    for (const s of this.sources) await s.close();
+    this.log?.close();
+  }
+}
+
 /** A run (pre-training, linear evaluation) whose body is the one loop below. */
 export abstract class LoopRun<R> extends StoppableRun<R> {
+  /** This rank's place in the run writing to `outDir`. Rank 0 locks an existing folder for the whole run
+   *  before any checkpoint in it is read, so two --resume runs cannot both continue it. */
+  protected placeRun(outDir: string, batchSize: number, group: ProcessGroup | undefined, what: string): RunPlace {
+    const ranks = runRanks(group);
+    const localBatch = localBatchSize(batchSize, ranks);
+    const ckptDir = rankCheckpointDir(outDir, ranks);
+    if (ranks.lead && fs.existsSync(outDir)) this.lockFolder(outDir, what);
+    return { outDir, ckptDir, ranks, localBatch, what };
+  }
+
+  /** --resume: the given checkpoint, or (true) the newest of the run's folder; of `kind`, passing the run's
+   *  own `check`; then this rank's copy of it (rankResume). Undefined without --resume. */
+  protected resumePoint(
+    resume: boolean | string | undefined,
+    place: RunPlace,
+    kind: RunState['kind'],
+    o: { kindName: string; noneFound: string; check(state: RunState, file: string): void },
+  ): ResumePoint | undefined {
+    if (!resume) return undefined;
+    let found: ResumePoint | undefined;
+    if (typeof resume === 'string') found = { file: resume, state: readRunState(resume) };
+    else {
+      found = fs.existsSync(place.outDir) ? newestCheckpoint(place.outDir, kind) : undefined;
+      if (!found) throw new UserError(o.noneFound);
+    }
+    if (found.state.kind !== kind) throw new UserError(`${found.file} is a ${found.state.kind} checkpoint, not a ${o.kindName} one`);
+    o.check(found.state, found.file);
+    return rankResume(found.file, found.state, place.ranks, place.ckptDir);
+  }
+
+  /** Runs `body` with the run's open resources; an error is logged (the caller reports it) and rethrown,
+   *  and the resources are closed either way. */
+  protected async withResources<T>(body: (res: RunResources) => Promise<T>): Promise<T> {
+    const res = new RunResources();
+    try {
+      return await body(res);
+    } catch (e) {
+      res.log?.error(errorMessage(e));
+      throw e;
+    } finally {
+      await res.close();
+    }
+  }
+
+  /** Once every input is checked: this rank's checkpoint folder, rank 0's lock, the log `logFile`, the
+   *  console, and rank 0's config.json and metrics (kept up to `startIteration`), into `res`. */
+  protected openOutputs(
+    place: RunPlace,
+    res: RunResources,
+    o: { logFile: string; label: string; console: Parameters<typeof consoleReporter>[1]; config: AnyConfig; startIteration: number },
+  ): { log: RunLogger; reporter: ConsoleReporter; metrics: MetricsWriter | undefined } {
+    makeDirs(place.ckptDir);
+    const { lead } = place.ranks;
+    if (lead) this.lockFolder(place.outDir, place.what);
+    const { log, reporter } = this.openLog(path.join(place.outDir, o.logFile), o.label, o.console, place.ranks);
+    res.log = log;
+    res.reporter = reporter;
+    if (lead) atomicWrite(path.join(place.outDir, FILES.config), JSON.stringify(o.config, null, 2) + '\n');
+    const metrics = lead ? new MetricsWriter(path.join(place.outDir, FILES.metrics), o.startIteration) : undefined;
+    res.metrics = metrics;
+    return { log, reporter, metrics };
+  }
+
   /** The run's log and console: rank 0 writes `file` and reports progress; the other ranks log nowhere.
    *  Every line but errors (the caller reports those) also goes out as a 'log' event. */
   protected openLog(file: string, label: string, mode: Parameters<typeof consoleReporter>[1], r: RunRanks): { log: RunLogger; reporter: ConsoleReporter } {
@@ -272,10 +399,13 @@ export abstract class LoopRun<R> extends StoppableRun<R> {
         tWait = performance.now();
       }
       if (b < ipe) throw new Error(`data source ended epoch ${epoch + 1} after ${b} of ${ipe} batches`);
-      const file = await endEpoch(epoch, b);
-      await s.afterEpoch?.(epoch, iteration, file);
-      // The other ranks wait here while rank 0 writes, evaluates and measures, however long that takes.
-      if (group) await group.barrier(EPOCH_END_WAIT_MS);
+      // Every rank writes its checkpoint; rank 0 also evaluates and measures, however long that takes, while
+      // the ranks keep answering each other (a rank that dies or hangs meanwhile fails the run within the
+      // group timeout).
+      await whileRanksWork(group, async () => {
+        const file = await endEpoch(epoch, b);
+        await s.afterEpoch?.(epoch, iteration, file);
+      });
     }
     if (!interrupted) {
       const stale = path.join(ckptDir, FILES.interrupted);
@@ -283,6 +413,11 @@ export abstract class LoopRun<R> extends StoppableRun<R> {
     }
     return { iteration, epochsCompleted, interrupted, lastLoss, lastCheckpoint };
   }
+}
+
+/** `work` on every rank of `group` (ProcessGroup.whileWorking), or just `work` in one process. */
+export function whileRanksWork<T>(group: ProcessGroup | undefined, work: () => Promise<T>): Promise<T> {
+  return group ? group.whileWorking(work) : work();
 }
 
 export function round(x: number, d: number): number {

@@ -1,6 +1,6 @@
 // Rank context from flags and environment: the reference's MACHINE/MACHINE_TOTAL + --dist-url, torchrun's
 // and Slurm's variables; a launcher's workers resolve to the same contexts an outside launcher would give.
-import { parseDistUrl, resolveRole, workerEnv, type Role } from '../lib/distributed/context';
+import { DEFAULT_DIST_TIMEOUT_S, parseDistTimeout, parseDistUrl, resolveDistTimeoutMs, resolveRole, workerEnv, type Role } from '../lib/distributed/context';
 
 const worker = (r: Role) => {
   if (r.kind !== 'worker') throw new Error(`expected a worker, got ${JSON.stringify(r)}`);
@@ -15,6 +15,23 @@ describe('parseDistUrl', () => {
   ])('%s', (url, want) => expect(parseDistUrl(url)).toEqual(want));
   test.each(['10.1.2.3:23456', 'tcp://host', 'tcp://host:0', 'tcp://host:70000', 'http://h:1', ''])('refuses %p', (url) => {
     expect(() => parseDistUrl(url)).toThrow(/--dist-url/);
+  });
+});
+
+describe('the group timeout (--dist-timeout, M2T_DIST_TIMEOUT)', () => {
+  test('flag over environment over the default, which leaves a hung rank found well within 60 s', () => {
+    expect(DEFAULT_DIST_TIMEOUT_S).toBeLessThanOrEqual(30);
+    expect(resolveDistTimeoutMs(undefined, {})).toBe(DEFAULT_DIST_TIMEOUT_S * 1000);
+    expect(resolveDistTimeoutMs(undefined, { M2T_DIST_TIMEOUT: '' })).toBe(DEFAULT_DIST_TIMEOUT_S * 1000);
+    expect(resolveDistTimeoutMs(undefined, { M2T_DIST_TIMEOUT: '7.5' })).toBe(7500);
+    expect(resolveDistTimeoutMs(2, { M2T_DIST_TIMEOUT: '7.5' })).toBe(2000);
+    expect(parseDistTimeout('600')).toBe(600);
+    expect(parseDistTimeout('.25')).toBe(0.25);
+  });
+
+  test('bad values are errors naming the flag or variable', () => {
+    for (const v of ['0', '-1', 'abc', '1e3', '90000', '5s']) expect(() => parseDistTimeout(v)).toThrow(/--dist-timeout must be a number of seconds/);
+    expect(() => resolveDistTimeoutMs(undefined, { M2T_DIST_TIMEOUT: 'x' })).toThrow(/environment variable M2T_DIST_TIMEOUT must be/);
   });
 });
 

@@ -73,6 +73,29 @@ describe('launchWorkers', () => {
     expect(r.exitCode).toBe(1);
     expect(r.message).toMatch(/rank 0 \(local 0\) was killed by SIGKILL/);
   });
+
+  test('a stopped (hung) worker is killed at once, not after the grace period, and named as the cause', async () => {
+    // Worker 1 stops itself (SIGSTOP: it can act on nothing but SIGKILL); then worker 0 fails, as its
+    // collective would once the group timeout passed. Grace 30 s: only the stopped-worker check is quick.
+    const t0 = Date.now();
+    const r = await launchWorkers(launcher(2), { ...node(
+      'if (process.env.LOCAL_RANK === "1") process.kill(process.pid, "SIGSTOP");' +
+      ' else setTimeout(() => process.exit(1), 1500); setInterval(() => {}, 1000);'), graceMs: 30000 });
+    expect(Date.now() - t0).toBeLessThan(10000);
+    expect(r.exits.map((e) => [e.code, e.signal])).toEqual([[1, null], [null, 'SIGKILL']]);
+    expect(r.firstFailure).toMatchObject({ rank: 1, signal: 'SIGKILL' });
+    expect(r.exitCode).toBe(1);
+    expect(r.message).toMatch(/^rank 1 \(local 1\) was stopped \(hung.*; rank 0 \(local 0\) exited with code 1;/);
+  });
+
+  test('a worker still running after the grace period is killed and named as hung', async () => {
+    const t0 = Date.now();
+    const r = await launchWorkers(launcher(2), { ...node(
+      'process.on("SIGTERM", () => {}); if (process.env.LOCAL_RANK === "0") setTimeout(() => process.exit(1), 300);' +
+      ' setInterval(() => {}, 1000);'), graceMs: 500 });
+    expect(Date.now() - t0).toBeLessThan(10000);
+    expect(r.message).toMatch(/^rank 0 \(local 0\) exited with code 1; rank 1 \(local 1\) did not exit within 0\.5 s of SIGTERM \(hung\?\) and was killed;/);
+  });
 });
 
 (addonBuilt() ? describe : describe.skip)('launched workers all-reduce through a ProcessGroup', () => {

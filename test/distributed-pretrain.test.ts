@@ -144,4 +144,43 @@ maybe('multi-process pre-training (CPU, Gloo)', () => {
     // Whatever checkpoint exists is whole (written atomically before the kill, or not at all).
     if (fs.existsSync(ckpt('killed'))) await expect(readCheckpoint(ckpt('killed'))).resolves.toBeDefined();
   }, 180000);
+
+  test('rank 0 setting up and writing its checkpoint for longer than the group timeout is not a failure (the ranks keep answering)', async () => {
+    // Group timeout 1.5 s; rank 0 opens its data 4 s late and takes 4 s more for its first epoch checkpoint. A plain
+    // collective wait (the first step's all-reduce, a barrier) with this timeout would fail the run.
+    const sub = tmpDir('m2t-dist-slow-');
+    const file = tinyPretrain(sub);
+    const script = path.join(sub, 'rank.js');
+    fs.writeFileSync(script, `
+      const m = require(${JSON.stringify(path.join(DIST, 'lib', 'index.js'))});
+      const rank = Number(process.argv[2]), port = Number(process.argv[3]);
+      const late = (f) => { let once = rank === 0; return async (...a) => { if (once) await new Promise((r) => setTimeout(r, 4000)); once = false; return f(...a); }; };
+      (async () => {
+        const pg = await m.ProcessGroup.connect({ rank, worldSize: 2, host: '127.0.0.1', port, timeoutMs: 1500 });
+        const data = m.dataProvider();
+        data.openPretrain = late(data.openPretrain.bind(data));
+        const createModel = (cfg) => {
+          const t = new m.Momentum2Teacher({ ...cfg, processGroup: pg });
+          return { step: (a, b, lr) => t.step(a, b, lr), get iteration() { return t.iteration; }, save: late((f, md) => t.save(f, md)), load: (f) => t.load(f) };
+        };
+        const r = await m.pretrain({ experiment: ${JSON.stringify(file)}, outputDir: ${JSON.stringify(path.join(sub, 'outputs'))}, name: 'slow', processGroup: pg, data, createModel });
+        console.log(JSON.stringify({ iterations: r.iterations, epochs: r.epochsCompleted }));
+        process.exit(0);
+      })().catch((e) => { console.log(e.message); process.exit(1); });`);
+    try {
+      const port = await freePort();
+      const t0 = Date.now();
+      const ranks = await Promise.all([0, 1].map((rank) => new Promise<Exit>((resolve) => {
+        const c = spawn(process.execPath, [script, String(rank), String(port)], { cwd: sub, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        c.stdout.on('data', (d) => { out += d; });
+        c.stderr.on('data', (d) => { out += d; });
+        c.on('exit', (code, signal) => resolve({ code, signal, out }));
+      })));
+      for (const r of ranks) expect({ code: r.code, out: r.out.trim() }).toEqual({ code: 0, out: '{"iterations":8,"epochs":2}' });
+      expect(Date.now() - t0).toBeGreaterThan(8000); // both waits happened
+    } finally {
+      fs.rmSync(sub, { recursive: true, force: true });
+    }
+  });
 });

@@ -89,6 +89,51 @@ maybe('ProcessGroup (Gloo over TCP, separate processes)', () => {
     }
   });
 
+  test('whileWorking: rank 0 working alone for 3 group timeouts is not a failure; its result comes back on every rank', async () => {
+    // Group timeout 1.5 s; rank 0 works 4.5 s (rank 2 for 300 ms) while the ranks keep answering each other.
+    // A plain wait (the old long barrier, or any collective) with this timeout would fail here.
+    const port = await freePort();
+    const body = `
+      const ms = rank === 0 ? 4500 : rank === 2 ? 300 : 0;
+      const t0 = Date.now();
+      const v = await pg.whileWorking(() => new Promise((r) => setTimeout(() => r(rank * 10), ms)));
+      const x = new Float32Array([1]);
+      await pg.allreduceSum(x); // the group is still in step afterwards
+      return { v, waited: Date.now() - t0, sum: x[0] };`;
+    const res = await runRanks([0, 1, 2], 3, port, body, 1500);
+    for (const [r, x] of res.entries()) {
+      expect({ r, code: x.code, v: x.out.ok?.v, sum: x.out.ok?.sum }).toEqual({ r, code: 0, v: r * 10, sum: 3 });
+      expect(x.out.ok.waited).toBeGreaterThanOrEqual(4400); // every rank returned after rank 0 was done
+    }
+  });
+
+  test('whileWorking: a rank that stops answering (busy, not dead) fails the others within the group timeout', async () => {
+    // Rank 1 blocks its event loop for 5 s (as a stopped or hung process would): its sockets stay open,
+    // so only the timeout (1 s) can tell; rank 0 must fail long before rank 1 is done.
+    const port = await freePort();
+    const body = `
+      const t0 = Date.now();
+      try {
+        await pg.whileWorking(async () => { if (rank === 1) { const end = Date.now() + 5000; while (Date.now() < end); } });
+      } catch (e) { return { error: e.message, ms: Date.now() - t0 }; }
+      return { ms: Date.now() - t0 };`;
+    const res = await runRanks([0, 1], 2, port, body, 1000);
+    expect(res[0].out.ok.error).toMatch(/rank 0: .*rank 1 died or hung/);
+    expect(res[0].out.ok.ms).toBeLessThan(4000);
+  });
+
+  test('whileWorking: a rank whose work throws rethrows it; the others fail naming it', async () => {
+    const port = await freePort();
+    const body = `
+      try {
+        await pg.whileWorking(async () => { if (rank === 1) throw new Error('eval failed'); await new Promise((r) => setTimeout(r, 300)); });
+      } catch (e) { if (rank === 1) process.exit(3); return { error: e.message }; }
+      return 'finished';`;
+    const res = await runRanks([0, 1], 2, port, body, 5000);
+    expect(res[1].code).toBe(3);
+    expect(res[0].out.ok.error).toMatch(/rank 1 died or hung/);
+  });
+
   test('a rendezvous that cannot complete times out naming the address', async () => {
     const port = await freePort();
     const res = await runRanks([1], 2, port, 'return 1;', 1000); // rank 0 never starts

@@ -3,13 +3,12 @@ import { Command } from 'commander';
 import type { ProcessGroup } from '../distributed/process-group';
 import { LinearEvalOptions, LinearEvalRun } from '../linear-eval';
 import { CommonFlags, addCommonFlags, configureProgram, exitCodeForSignal, handleSignals, parseFlags, quietEpipe, reportError, resumeCommand } from './common';
-import { MULTI_PROCESS_HELP, addNprocFlag, startWorkers } from './workers';
+import { MULTI_PROCESS_HELP, MultiProcessFlags, addMultiProcessFlags, startWorkers } from './workers';
 
 const TOOL = 'mt-eval';
 
-interface EvalFlags extends CommonFlags {
+interface EvalFlags extends CommonFlags, MultiProcessFlags {
   pretrained?: string;
-  nproc?: number;
 }
 
 export function evalProgram(): Command {
@@ -29,7 +28,7 @@ export function evalProgram(): Command {
     dataRootHelp: "training image folder (one sub-folder per class); replaces the experiment's data.train",
   });
   program.option('--pretrained <checkpoint>', 'pre-training checkpoint to evaluate (default: outputs/<experiment-name>/last_epoch_ckpt.safetensors)');
-  addNprocFlag(program);
+  addMultiProcessFlags(program);
   program.addHelpText(
     'after',
     '\nExamples:\n' +
@@ -79,7 +78,7 @@ export async function runEvalCli(argv: string[]): Promise<number> {
   let stopWatching = () => {};
   try {
     const w = await startWorkers({
-      tool: TOOL, argv, devices: f.devices, nproc: f.nproc, distUrl: f.distUrl, what: 'linear evaluation',
+      tool: TOOL, argv, devices: f.devices, nproc: f.nproc, distUrl: f.distUrl, distTimeout: f.distTimeout, what: 'linear evaluation',
       check: () => new LinearEvalRun(evalOptions(f)).resolveConfig(),
       onOrphaned: () => controller.abort('SIGTERM'),
     });

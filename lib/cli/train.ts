@@ -3,11 +3,9 @@ import { Command } from 'commander';
 import type { ProcessGroup } from '../distributed/process-group';
 import { PretrainOptions, PretrainRun } from '../pretrain';
 import { CommonFlags, addCommonFlags, configureProgram, exitCodeForSignal, handleSignals, parseFlags, quietEpipe, reportError, resumeCommand } from './common';
-import { MULTI_PROCESS_HELP, addNprocFlag, startWorkers } from './workers';
+import { MULTI_PROCESS_HELP, MultiProcessFlags, addMultiProcessFlags, startWorkers } from './workers';
 
-interface TrainFlags extends CommonFlags {
-  nproc?: number;
-}
+type TrainFlags = CommonFlags & MultiProcessFlags;
 
 const TOOL = 'mt-train';
 
@@ -26,7 +24,7 @@ export function trainProgram(): Command {
     resumeHelp: 'continue from the newest checkpoint of outputs/<experiment-name>/ (or the given file), exactly where it stopped; without -f the experiment comes from the checkpoint',
     dataRootHelp: "training image folder (one sub-folder per class); replaces the experiment's data.train",
   });
-  addNprocFlag(program);
+  addMultiProcessFlags(program);
   program.addHelpText(
     'after',
     '\nExamples:\n' +
@@ -75,7 +73,7 @@ export async function runTrainCli(argv: string[]): Promise<number> {
   let stopWatching = () => {};
   try {
     const w = await startWorkers({
-      tool: TOOL, argv, devices: f.devices, nproc: f.nproc, distUrl: f.distUrl, what: 'training',
+      tool: TOOL, argv, devices: f.devices, nproc: f.nproc, distUrl: f.distUrl, distTimeout: f.distTimeout, what: 'training',
       check: () => new PretrainRun(trainOptions(f)).resolveConfig(),
       onOrphaned: () => controller.abort('SIGTERM'),
     });

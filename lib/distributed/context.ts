@@ -12,6 +12,8 @@ import { UserError } from '../errors';
 
 export interface Rendezvous { host: string; port: number; }
 
+type Env = Record<string, string | undefined>;
+
 /** One rank of a run that is already started (by us or by an outside launcher). */
 export interface RankContext {
   rank: number;
@@ -29,6 +31,28 @@ export type Role =
 
 export const DEFAULT_PORT = 29500;
 
+/** How long a rank waits on the others without progress — to join, and in every collective — before the
+ *  run fails naming the rank it lost (seconds). Well under a minute, so that a killed or hung (stopped)
+ *  rank ends the whole run within 60 s; it only has to cover how far the ranks drift apart within one step,
+ *  since every longer wait where they legitimately diverge (setting up, rank 0 writing, evaluating or
+ *  measuring at an epoch's end) keeps the ranks answering each other (run-loop.ts: whileRanksWork). */
+export const DEFAULT_DIST_TIMEOUT_S = 30;
+const MAX_DIST_TIMEOUT_S = 24 * 3600;
+
+/** Parses a timeout in seconds (the --dist-timeout flag, M2T_DIST_TIMEOUT). */
+export function parseDistTimeout(v: string, what = '--dist-timeout'): number {
+  const s = /^\s*\d*\.?\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!(s > 0 && s <= MAX_DIST_TIMEOUT_S)) throw new UserError(`${what} must be a number of seconds in (0, ${MAX_DIST_TIMEOUT_S}], got '${v}'`);
+  return s;
+}
+
+/** The group timeout in ms: the --dist-timeout flag (seconds), else M2T_DIST_TIMEOUT, else the default. */
+export function resolveDistTimeoutMs(flagSeconds?: number, env: Env = process.env): number {
+  const v = env.M2T_DIST_TIMEOUT;
+  const s = flagSeconds ?? (v !== undefined && v.trim() !== '' ? parseDistTimeout(v, 'environment variable M2T_DIST_TIMEOUT') : DEFAULT_DIST_TIMEOUT_S);
+  return Math.max(1, Math.round(1000 * s));
+}
+
 /** tcp://host:port → { host, port }. */
 export function parseDistUrl(url: string, what = '--dist-url'): Rendezvous {
   const m = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d+)\/?$/.exec(url.trim());
@@ -37,8 +61,6 @@ export function parseDistUrl(url: string, what = '--dist-url'): Rendezvous {
   if (!(port >= 1 && port <= 65535)) throw new UserError(`invalid ${what} '${url}': port ${m[2]} is not in 1..65535`);
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }
-
-type Env = Record<string, string | undefined>;
 
 function intVar(env: Env, name: string, min: number): number | undefined {
   const v = env[name];

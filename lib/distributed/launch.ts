@@ -2,10 +2,13 @@
 // device, each with the torchrun variables of its rank (context.ts: workerEnv), so a worker resolves its
 // context the same way whether we, torchrun or srun started it. When one worker fails (non-zero exit or
 // a signal), the others are stopped — SIGTERM, then SIGKILL after a grace period — and the result names
-// the rank that failed first. Workers run in process groups of their own, so a terminal's Ctrl-C reaches
+// the rank that caused it. A worker that is stopped (SIGSTOP, a debugger: it keeps its connections open
+// but answers nothing, so its peers fail within the group timeout) cannot act on SIGTERM: it is killed at
+// once and named as the cause; one still running 10 s after SIGTERM is killed and named as hung. Workers run in process groups of their own, so a terminal's Ctrl-C reaches
 // the launcher alone, which passes SIGINT/SIGTERM on to every worker exactly once; a worker whose
 // launcher is gone (M2T_LAUNCHER_PID no longer its parent) stops by itself (watchLauncher).
 import { spawn, type ChildProcess } from 'child_process';
+import * as fs from 'fs';
 import { workerEnv, type Role } from './context';
 
 export interface LaunchOptions {
@@ -26,7 +29,7 @@ export interface WorkerExit { rank: number; localRank: number; code: number | nu
 export interface LaunchResult {
   /** 0 when every worker exited 0; else the first failing worker's exit code (1 for a signal). */
   exitCode: number;
-  /** The first worker that failed, if any; the others were stopped because of it. */
+  /** The cause: a worker killed from outside, else one found stopped, else the first that failed. */
   firstFailure?: WorkerExit;
   exits: WorkerExit[];
   outputs: string[];
@@ -46,11 +49,24 @@ export function launchWorkers(role: Extract<Role, { kind: 'launcher' }>, o: Laun
     sent[i].add(sig);
     children[i].kill(sig);
   };
+  // Workers found stopped (hung) when the others were stopped, and those still running after the grace.
+  const stopped = new Set<number>(), unresponsive = new Set<number>();
 
   const stopOthers = () => {
-    for (const i of children.keys()) if (!exits[i]) signal(i, 'SIGTERM');
+    for (const i of children.keys()) {
+      if (exits[i]) continue;
+      // A stopped process acts on no signal but SIGKILL (a SIGTERM would wait for a SIGCONT).
+      if (isStopped(children[i].pid)) {
+        stopped.add(i);
+        signal(i, 'SIGKILL');
+      } else signal(i, 'SIGTERM');
+    }
     killTimer ??= setTimeout(() => {
-      for (const i of children.keys()) if (!exits[i]) signal(i, 'SIGKILL');
+      for (const i of children.keys()) {
+        if (exits[i]) continue;
+        unresponsive.add(i);
+        signal(i, 'SIGKILL');
+      }
     }, grace);
   };
   const forward = (sig: NodeJS.Signals) => () => {
@@ -86,15 +102,24 @@ export function launchWorkers(role: Extract<Role, { kind: 'launcher' }>, o: Laun
           process.off('SIGINT', onInt);
           process.off('SIGTERM', onTerm);
           // A worker killed from outside is the cause even when a peer's failed collective exited first
-          // (the peer can see the lost connection before this process sees the death).
-          const f = exits.find((x) => x?.signal && !sent[x.localRank].has(x.signal)) ?? firstFailure;
+          // (the peer can see the lost connection before this process sees the death); so is a stopped
+          // one, whose peers gave up on it.
+          const outside = exits.find((x) => x?.signal && !sent[x.localRank].has(x.signal));
+          const hung = [...stopped].map((i) => exits[i]!)[0];
+          const f = outside ?? hung ?? firstFailure;
+          const who = (e: WorkerExit) => `rank ${e.rank} (local ${e.localRank})`;
+          const what = (e: WorkerExit) => e === hung ? 'was stopped (hung: it kept its connections but ran nothing) and was killed'
+            : e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
+          const notes = [
+            ...(firstFailure && firstFailure !== f ? [firstFailure] : []),
+            ...[...unresponsive].map((i) => exits[i]!).filter((e) => e !== f),
+          ].map((e) => unresponsive.has(e.localRank) ? `; ${who(e)} did not exit within ${grace / 1000} s of SIGTERM (hung?) and was killed` : `; ${who(e)} ${what(e)}`);
           resolve({
             exitCode: f ? (f.code && f.code !== 0 ? f.code : 1) : 0,
             firstFailure: f,
             exits: exits as WorkerExit[],
             outputs,
-            message: f ? `rank ${f.rank} (local ${f.localRank}) ${f.signal ? `was killed by ${f.signal}` : `exited with code ${f.code}`}; ` +
-              `stopped the other ${role.localWorkers - 1} local worker(s)` : undefined,
+            message: f ? `${who(f)} ${what(f)}${notes.join('')}; stopped the other ${role.localWorkers - 1} local worker(s)` : undefined,
           });
         }
       };
@@ -102,6 +127,17 @@ export function launchWorkers(role: Extract<Role, { kind: 'launcher' }>, o: Laun
       child.on('error', () => done(127, null));
     }
   });
+}
+
+/** Linux: whether `pid` is stopped (state T: SIGSTOP/SIGTSTP; t: a debugger). Elsewhere false. */
+function isStopped(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return /^[tT]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
 }
 
 /** In a worker: calls `onOrphaned` once if the launcher that started it dies (checked every `everyMs`). */

@@ -1,12 +1,17 @@
-// kill -9 trials for multi-process training (issue 11: "one rank killed → every rank exits non-zero within
-// 60 s with a message naming the rank, 10 of 10 trials"). Each trial starts a 2-process CPU run of a tiny
-// experiment, waits until it trains, then SIGKILLs one worker at a random moment (mid-step, mid-all-reduce)
-// and checks that every process of the run is gone within 60 s, non-zero, and that the output names the
-// killed rank. Trials alternate between the two ways a run starts:
-//   launcher  mt-train --nproc 2: the launcher sees the death ("rank R (local R) was killed by SIGKILL");
+// Kill and hang trials for multi-process training (issue 11: "one rank killed or hung → every rank exits
+// non-zero within 60 s with a message naming the rank, 10 of 10 trials"). Each trial starts a 2-process CPU
+// run of a tiny experiment, waits until it trains, then sends one worker SIGKILL (killed) or SIGSTOP (hung:
+// its sockets stay open, it just stops answering) at a random moment (mid-step, mid-all-reduce, at an
+// epoch's end) and checks that the run is gone within 60 s, non-zero, and that the output names that rank.
+// Trials alternate between the two ways a run starts:
+//   launcher  mt-train --nproc 2: the launcher sees the death ("rank R (local R) was killed by SIGKILL"), or,
+//             once the survivor gave up on its stopped peer (--dist-timeout), finds it stopped, kills it and
+//             names it ("rank R (local R) was stopped (hung…"); every process must be gone;
 //   env       two workers started the torchrun way (RANK/WORLD_SIZE/MASTER_*), no launcher: the survivor
-//             finds out through its collectives, and its error must name the rank it lost.
-// Run: npx tsx tools/distributed/kill-trials.ts [--trials 10]   (needs `npm run build:ts`: it runs dist/bin/mt-train.js)
+//             finds out through its collectives, and its error must name the rank it lost. A stopped
+//             worker cannot exit: here, as torchrun's agent would, the trial kills it once the survivor is gone.
+// Run: npx tsx tools/distributed/kill-trials.ts [--trials 10] [--signal KILL|STOP] [--dist-timeout <s>]
+//   (needs `npm run build:ts`: it runs dist/bin/mt-train.js; without --dist-timeout the runs use the default)
 // test/distributed-kill.test.ts runs a few trials of the same function.
 import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
@@ -14,11 +19,14 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 
+export type TrialSignal = 'KILL' | 'STOP';
+
 export interface Trial {
   trial: number;
   mode: 'launcher' | 'env';
+  signal: TrialSignal;
   killedRank: number;
-  /** From the SIGKILL until the last process of the run was gone. */
+  /** From the signal until the last process of the run was gone (env + STOP: but the stopped one). */
   exitMs: number;
   codes: (number | null)[];
   problems: string[];
@@ -91,7 +99,14 @@ async function waitForTraining(metrics: string, procs: Proc[], timeoutMs: number
   return false;
 }
 
-export async function killTrials(o: { trials: number; dir?: string; log?: (s: string) => void; limitMs?: number }): Promise<Trial[]> {
+export async function killTrials(o: {
+  trials: number; dir?: string; log?: (s: string) => void; limitMs?: number;
+  /** KILL (default) or STOP. */
+  signal?: TrialSignal;
+  /** The runs' --dist-timeout, seconds (default: the runs' own default). */
+  distTimeout?: number;
+}): Promise<Trial[]> {
+  const sig = o.signal ?? 'KILL';
   const mtTrain = path.join(ROOT, 'dist', 'bin', 'mt-train.js');
   if (!fs.existsSync(mtTrain)) throw new Error(`${mtTrain} is missing: run \`npm run build:ts\` first`);
   const dir = o.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'm2t-kill-'));
@@ -103,7 +118,8 @@ export async function killTrials(o: { trials: number; dir?: string; log?: (s: st
     const killedRank = Math.floor(trial / 2) % 2;
     const name = `kill${trial}`;
     const port = await freePort();
-    const base = ['-f', exp, '-d', 'cpu', '--experiment-name', name, '--progress', 'none'];
+    const base = ['-f', exp, '-d', 'cpu', '--experiment-name', name, '--progress', 'none',
+      ...(o.distTimeout !== undefined ? ['--dist-timeout', String(o.distTimeout)] : [])];
     const procs: Proc[] = mode === 'launcher'
       ? [start(mtTrain, [...base, '--nproc', '2', '--dist-url', `tcp://127.0.0.1:${port}`], dir, {})]
       : [0, 1].map((r) => start(mtTrain, base, dir, {
@@ -128,10 +144,12 @@ export async function killTrials(o: { trials: number; dir?: string; log?: (s: st
       else {
         await sleep(Math.floor(Math.random() * 1500)); // somewhere in a step
         const tKill = Date.now();
-        process.kill(victim, 'SIGKILL');
-        while (pids.some(alive) && Date.now() - tKill < limit) await sleep(20);
+        process.kill(victim, `SIG${sig}`);
+        // Without a launcher nothing of ours can end a stopped worker (torchrun's agent would kill it).
+        const watched = sig === 'STOP' && mode === 'env' ? pids.filter((p) => p !== victim) : pids;
+        while (watched.some(alive) && Date.now() - tKill < limit) await sleep(20);
         exitMs = Date.now() - tKill;
-        if (pids.some(alive)) problems.push(`still running ${limit / 1000} s after the kill: pids ${pids.filter(alive).join(', ')}`);
+        if (watched.some(alive)) problems.push(`still running ${limit / 1000} s after SIG${sig}: pids ${watched.filter(alive).join(', ')}`);
       }
     }
     for (const p of procs) if (p.code === undefined) p.child.kill('SIGKILL');
@@ -141,7 +159,8 @@ export async function killTrials(o: { trials: number; dir?: string; log?: (s: st
     if (!problems.length) {
       if (mode === 'launcher') {
         if (codes[0] === 0) problems.push('the launcher exited 0');
-        if (!new RegExp(`rank ${killedRank} \\(local ${killedRank}\\) was killed by SIGKILL`).test(procs[0].out)) {
+        const named = sig === 'KILL' ? 'was killed by SIGKILL' : 'was stopped \\(hung';
+        if (!new RegExp(`rank ${killedRank} \\(local ${killedRank}\\) ${named}`).test(procs[0].out)) {
           problems.push(`the launcher's output does not name rank ${killedRank}: ${procs[0].out.slice(-600)}`);
         }
       } else {
@@ -152,11 +171,12 @@ export async function killTrials(o: { trials: number; dir?: string; log?: (s: st
         }
       }
     }
-    const r: Trial = { trial, mode, killedRank, exitMs, codes, problems };
-    o.log?.(`trial ${trial + 1}/${o.trials} (${mode}, rank ${killedRank} killed): ` +
-      (problems.length ? `FAILED: ${problems.join('; ')}` : `every process gone ${exitMs} ms after the kill, exit codes ` +
-        `${codes.map((c) => c ?? 'SIGKILL').join(', ')}; ${mode === 'launcher' ? 'launcher' : `rank ${1 - killedRank}`}: ` +
-        `"${(procs[mode === 'launcher' ? 0 : 1 - killedRank].out.match(mode === 'launcher' ? /.*was killed by.*/ : /.*died or hung.*/)?.[0] ?? '').slice(0, 200)}"`));
+    const r: Trial = { trial, mode, signal: sig, killedRank, exitMs, codes, problems };
+    o.log?.(`trial ${trial + 1}/${o.trials} (${mode}, rank ${killedRank} SIG${sig}): ` +
+      (problems.length ? `FAILED: ${problems.join('; ')}` : `${sig === 'STOP' && mode === 'env' ? 'the survivor' : 'every process'} gone ` +
+        `${exitMs} ms after SIG${sig}, exit codes ${codes.map((c) => c ?? 'SIGKILL').join(', ')}; ` +
+        `${mode === 'launcher' ? 'launcher' : `rank ${1 - killedRank}`}: ` +
+        `"${(procs[mode === 'launcher' ? 0 : 1 - killedRank].out.match(mode === 'launcher' ? /.*was (killed by|stopped).*/ : /.*died or hung.*/)?.[0] ?? '').slice(0, 200)}"`));
     results.push(r);
   }
   if (!o.dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -164,12 +184,19 @@ export async function killTrials(o: { trials: number; dir?: string; log?: (s: st
 }
 
 if (require.main === module) {
-  const i = process.argv.indexOf('--trials');
-  const trials = i >= 0 ? Number(process.argv[i + 1]) : 10;
-  killTrials({ trials, log: (s) => console.log(s) }).then((rs) => {
+  const arg = (name: string) => { const i = process.argv.indexOf(name); return i >= 0 ? process.argv[i + 1] : undefined; };
+  const trials = Number(arg('--trials') ?? 10);
+  const signal = (arg('--signal') ?? 'KILL').toUpperCase().replace(/^SIG/, '');
+  if (signal !== 'KILL' && signal !== 'STOP') {
+    console.error(`--signal must be KILL or STOP, got '${signal}'`);
+    process.exit(2);
+  }
+  const distTimeout = arg('--dist-timeout') === undefined ? undefined : Number(arg('--dist-timeout'));
+  killTrials({ trials, signal, distTimeout, log: (s) => console.log(s) }).then((rs) => {
     const ok = rs.filter((r) => !r.problems.length).length;
     const worst = Math.max(...rs.map((r) => r.exitMs).filter((x) => !Number.isNaN(x)));
-    console.log(`${ok} of ${rs.length} trials passed; slowest exit ${worst} ms after the kill (limit 60000 ms); load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    console.log(`${ok} of ${rs.length} SIG${signal} trials passed; slowest exit ${worst} ms after the signal (limit 60000 ms); ` +
+      `load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     process.exit(ok === rs.length ? 0 : 1);
   }, (e) => { console.error(e.message); process.exit(1); });
 }
