@@ -44,7 +44,7 @@ describe('precision', () => {
 
   test("'bf16' stores the encoders' activations in 2 bytes: the planned activations shrink, the model does not", () => {
     const batch = { n: 16, h: 112, w: 112 };
-    const big = { arch: 'resnet50' as const, width: 1, smallStem: false, hiddenDim: 4096, outDim: 256 };
+    const big = { arch: 'resnet50' as const, width: 1, smallStem: false, hiddenDim: 4096, outDim: 256, totalIterations: 100 };
     const fp = estimateMemory('Momentum2Teacher', { ...big, precision: 'fp32' }, batch);
     const bf = estimateMemory('Momentum2Teacher', { ...big, precision: 'bf16' }, batch);
     expect(bf.modelBytes).toBe(fp.modelBytes);
