@@ -1,5 +1,6 @@
 // Data-parallel CPU benchmark (npm run bench:dist): the same total batch in 1 process × 1 thread and in
-// N processes × 1 thread (Gloo on loopback, gradient all-reduce bucketed and overlapped with the backward),
+// N processes × 1 thread (sums through shared memory, or Gloo on loopback with M2T_SHM=0; gradient
+// all-reduce bucketed and overlapped with the backward),
 // and the communication the backward does not hide: the N-process step time minus the step time of N
 // independent processes running the same per-rank batch at the same time without any communication (the
 // same load on the cores, no all-reduce). Also the time of one blocking all-reduce of the whole gradient.
@@ -23,7 +24,7 @@ const budget = Number(arg('budget', '20'));
 const repeat = Number(arg('repeat', '1'));
 const smallStem = arch === 'resnet18';
 
-interface RankOut { ips: number; iters: number; stepMs: number; allreduceMs: number; waitMs: number; params: number; }
+interface RankOut { ips: number; iters: number; stepMs: number; allreduceMs: number; waitMs: number; params: number; transport: string; }
 
 /** One rank: steps for `budget` seconds on `perRank` images; prints its RankOut. world 1 = no communication. */
 async function rank(r: number, world: number, port: number, perRank: number): Promise<void> {
@@ -53,7 +54,7 @@ async function rank(r: number, world: number, port: number, perRank: number): Pr
     allreduceMs = (performance.now() - t1) / 5;
   }
   const out: RankOut = { ips: (iters * perRank * world) / seconds, iters, stepMs: (1000 * seconds) / iters, allreduceMs,
-    waitMs: (1000 * waited) / iters, params };
+    waitMs: (1000 * waited) / iters, params, transport: String((pg?.handle as { transport?: string } | undefined)?.transport ?? 'none') };
   console.log(JSON.stringify(out));
 }
 
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
     const alone = await independent(nproc);
     const hiddenNot = many.stepMs - alone;
     console.log(`1 process:   ${one.ips.toFixed(2)} img/s (${one.iters} steps)  [load before: ${l0}]`);
-    console.log(`${nproc} processes: ${many.ips.toFixed(2)} img/s (${many.iters} steps, ${many.stepMs.toFixed(0)} ms a step), ` +
+    console.log(`${nproc} processes (sums over ${many.transport}): ${many.ips.toFixed(2)} img/s (${many.iters} steps, ${many.stepMs.toFixed(0)} ms a step), ` +
       `${(many.ips / one.ips).toFixed(2)}x  [load after: ${load()}]`);
     console.log(`${nproc} independent processes, ${batch / nproc} images each, no communication: ${alone.toFixed(0)} ms a step`);
     console.log(`communication not hidden by the backward: ${hiddenNot.toFixed(1)} ms a step, ${((100 * hiddenNot) / many.stepMs).toFixed(1)} % of the step ` +
