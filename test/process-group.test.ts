@@ -93,6 +93,30 @@ maybe('ProcessGroup (shared memory on one machine, Gloo over TCP with M2T_SHM=0;
     }
   });
 
+  test.each([['shm', '1'], ['tcp', '0']])('a stopped rank (SIGSTOP) fails the others within the timeout (%s)', async (transport, shm) => {
+    const port = await freePort();
+    // The ranks swap pids first, so rank 0 can end the stopped rank once its sum has failed.
+    const body = `
+      if (pg.handle.transport !== '${transport}') throw new Error('transport ' + pg.handle.transport);
+      const pids = new Float32Array(2);
+      pids[rank] = process.pid;
+      await pg.allreduceSum(pids);
+      if (rank === 1) process.kill(process.pid, 'SIGSTOP');
+      const t0 = Date.now();
+      try { await pg.allreduceSum(new Float32Array(1 << 16)); } catch (e) {
+        process.kill(pids[1], 'SIGKILL');
+        return { error: e.message, ms: Date.now() - t0 };
+      }
+      return 'finished';`;
+    const res = await runRanks([0, 1], 2, port, body, 1500, { M2T_SHM: shm });
+    expect(res[1].signal).toBe('SIGKILL');
+    expect(res[0].code).toBe(0);
+    expect(res[0].out.ok.error).toMatch(/rank 0: all-reduce/);
+    expect(res[0].out.ok.error).toMatch(/rank 1/);
+    expect(res[0].out.ok.ms).toBeGreaterThanOrEqual(1400);
+    expect(res[0].out.ok.ms).toBeLessThan(10000);
+  });
+
   test('a rendezvous that cannot complete times out naming the address', async () => {
     const port = await freePort();
     const res = await runRanks([1], 2, port, 'return 1;', 1000); // rank 0 never starts
