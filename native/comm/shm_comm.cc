@@ -28,7 +28,6 @@ namespace {
 
 constexpr uint64_t kMagic = 0x6d3274'73686d31ULL;  // "m2tshm1"
 constexpr size_t kPage = 4096;
-constexpr size_t kGradsBudget = size_t(32) << 20, kSumBudget = size_t(8) << 20;
 
 // One cache line per counter, so ranks advancing their own counters never share a line.
 struct alignas(64) Line {
@@ -104,10 +103,7 @@ Layout layout_of(void* base, int world) {
 size_t control_bytes(int world) { return round_up(64 + sizeof(Line) * 3 * size_t(world), kPage); }
 size_t channel_bytes(int world, size_t chunk) { return round_up(2 * size_t(world) * chunk * sizeof(float), kPage); }
 
-size_t chunk_for(size_t asked, size_t budget, int world) {
-  const size_t c = asked ? asked : budget / (2 * size_t(world) * sizeof(float));
-  return std::max<size_t>(16, c / 16 * 16);  // slots start on cache lines
-}
+size_t chunk_for(size_t asked) { return std::max<size_t>(16, asked / 16 * 16); }  // slots start on cache lines
 
 }  // namespace
 
@@ -156,7 +152,7 @@ std::unique_ptr<ShmGroup> ShmGroup::join(TcpStore& store, int rank, int world, s
 
   std::string my_error;
   if (rank == 0) {
-    const size_t cg = chunk_for(o.grads_chunk, kGradsBudget, world), cs = chunk_for(o.sum_chunk, kSumBudget, world);
+    const size_t cg = chunk_for(o.grads_chunk), cs = chunk_for(o.sum_chunk);
     const size_t bytes = control_bytes(world) + channel_bytes(world, cs) + channel_bytes(world, cg);
     std::random_device rd;
     std::ostringstream n;

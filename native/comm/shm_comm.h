@@ -38,9 +38,10 @@ class TcpStore;
 
 struct ShmOptions {
   bool enabled = true;  // false: this rank publishes that it declines (and every rank falls back)
-  // Floats per rank and chunk, per channel; 0: sized from a budget of 32 MiB (gradients) and 8 MiB
-  // (the other channel) over the 2 × world slots, so a container's 64 MiB /dev/shm holds it.
-  size_t grads_chunk = 0, sum_chunk = 0;
+  // Floats per rank and chunk, per channel. 64 Ki floats (256 KiB slots): a chunk's copy-in, sum and
+  // copy-out stay in the cores' L2; larger chunks were slower (ResNet-50's 35 M floats, 2 ranks: 70 ms
+  // at 64 Ki, 80 ms at 128 Ki, 120 ms at 1 Mi). The segment is then 1 MiB per rank.
+  size_t grads_chunk = size_t(1) << 16, sum_chunk = size_t(1) << 16;
 };
 
 class ShmGroup {
