@@ -140,9 +140,9 @@ void gloo_sum(const std::shared_ptr<gloo::Context>& ctx, uint32_t tag, float* x,
 
 namespace {
 
-void shm_sum(ShmGroup& g, ShmGroup::Channel c, float* x, size_t n, int rank, const char* what) {
+void shm_sum(ShmGroup& g, ShmGroup::Channel c, float* x, size_t n, int rank, const char* what, float scale = 1.0f) {
   try {
-    g.allreduce(c, x, n);
+    g.allreduce(c, x, n, scale);
   } catch (const std::exception& e) {
     fail(ErrorKind::Error, "rank ", rank, ": ", what, " of ", n, " floats failed (shared memory): ", e.what());
   }
@@ -162,6 +162,14 @@ void GlooComm::allreduce_grads(float* x, size_t n) {
   std::lock_guard<std::mutex> lock(grads_mu_);
   if (shm_) return shm_sum(*shm_, ShmGroup::kGrads, x, n, rank_, "gradient all-reduce");
   gloo_sum(grads_context_, grads_tag_++, x, n, rank_, "gradient all-reduce");
+}
+
+void GlooComm::allreduce_grads_scaled(float* x, size_t n, float scale) {
+  if (shm_ && n > 0) {
+    std::lock_guard<std::mutex> lock(grads_mu_);
+    return shm_sum(*shm_, ShmGroup::kGrads, x, n, rank_, "gradient all-reduce", scale);  // one pass less
+  }
+  Comm::allreduce_grads_scaled(x, n, scale);
 }
 
 void GlooComm::barrier(std::chrono::milliseconds timeout) {

@@ -40,6 +40,7 @@ class GlooComm final : public Comm {
   int world_size() const override { return world_size_; }
   void allreduce_sum(float* x, size_t n) override;
   void allreduce_grads(float* x, size_t n) override;
+  void allreduce_grads_scaled(float* x, size_t n, float scale) override;
   // timeout 0: the group's own; longer waits (rank 0 evaluating while the others wait) pass their own.
   void barrier(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // "shm" (sums through shared memory) or "tcp"; why_not_shm() says why not ("" in a world of one).

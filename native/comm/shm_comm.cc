@@ -112,7 +112,10 @@ std::unique_ptr<ShmGroup> ShmGroup::join(TcpStore& store, int rank, int world, s
   *notable = false;
   const std::string me = host_id();
   store.set("shm/rank/" + std::to_string(rank), bytes_of(status(o.enabled, me + "\n" + std::to_string(::getpid()))));
+  // Decided from every rank's entry in rank order, so every rank gives the same reason.
   std::vector<pid_t> pids(world);
+  std::string first_host;
+  bool one_host = true;
   for (int k = 0; k < world; ++k) {
     const std::string s = string_of(store.get("shm/rank/" + std::to_string(k)));
     std::istringstream in(rest_of(s));
@@ -123,11 +126,13 @@ std::unique_ptr<ShmGroup> ShmGroup::join(TcpStore& store, int rank, int world, s
       *why_not = "rank " + std::to_string(k) + " disabled it (M2T_SHM=0)";
       return nullptr;
     }
-    if (host != me) {
-      *why_not = "the ranks are not all on one machine";
-      return nullptr;
-    }
+    if (k == 0) first_host = host;
+    one_host &= host == first_host;
     pids[k] = pid_t(std::stoll(pid));
+  }
+  if (!one_host) {
+    *why_not = "the ranks are not all on one machine";
+    return nullptr;
   }
   *notable = true;
 
@@ -305,7 +310,7 @@ void ShmGroup::wait_all(Channel c, uint32_t target) {
   std::atomic_thread_fence(std::memory_order_acquire);
 }
 
-void ShmGroup::allreduce(Channel c, float* x, size_t n) {
+void ShmGroup::allreduce(Channel c, float* x, size_t n, float scale) {
   {
     std::lock_guard<std::mutex> lock(broken_mu_);
     if (!broken_.empty()) fail(ErrorKind::Error, "the shared-memory group failed earlier: ", broken_);
@@ -346,6 +351,8 @@ void ShmGroup::allreduce(Channel c, float* x, size_t n) {
         const float* sk = set + size_t(k) * C;
         for (size_t i = b; i < e; ++i) out[i] += sk[i];
       }
+      if (scale != 1.0f)
+        for (size_t i = b; i < e; ++i) out[i] *= scale;
       std::memcpy(set + b, out + b, (e - b) * sizeof(float));
     }
     arrive(c, ++phase_[c]);

@@ -57,9 +57,10 @@ class ShmGroup {
   ShmGroup(const ShmGroup&) = delete;
   ShmGroup& operator=(const ShmGroup&) = delete;
 
-  // x[0..n) ← Σ over ranks, on channel c (one caller at a time per channel). Throws m2t::Error naming the
-  // rank that died, left or hung; after that every call on this group throws.
-  void allreduce(Channel c, float* x, size_t n);
+  // x[0..n) ← (Σ over ranks) · scale, on channel c (one caller at a time per channel); the multiply is a
+  // separate rounding after the whole sum, as a pass over the result would do it. Throws m2t::Error
+  // naming the rank that died, left or hung; after that every call on this group throws.
+  void allreduce(Channel c, float* x, size_t n, float scale = 1.0f);
   size_t chunk(Channel c) const { return chunk_[c]; }
 
  private:

@@ -118,6 +118,30 @@ TEST(ShmComm, ThreeRanksGetTheRankOrderSumOnEveryRank) {
   }
 }
 
+// The bucketer's mean: the multiply fused into the sum's last pass gives the bits of sum-then-multiply.
+TEST(ShmComm, TheScaledSumIsTheSumTimesTheScaleBitwise) {
+  const int world = 3, port = free_port();
+  std::vector<std::string> errors(world);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < world; ++r)
+    ranks.emplace_back([&, r] {
+      try {
+        GlooComm c(options(r, world, port, true));
+        for (size_t n : {size_t(1), size_t(47), size_t(10007)}) {
+          std::vector<float> fused = values(7 * r + int(n), n), plain = fused;
+          c.allreduce_grads_scaled(fused.data(), n, 1.0f / 3.0f);
+          c.allreduce_grads(plain.data(), n);
+          for (float& v : plain) v *= 1.0f / 3.0f;
+          if (!same_bits(fused, plain)) errors[r] = "differs at " + std::to_string(n) + " floats";
+        }
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  for (auto& t : ranks) t.join();
+  for (int r = 0; r < world; ++r) EXPECT_EQ(errors[r], "") << "rank " << r;
+}
+
 // The gradient channel (the step's communication thread) and the other channel (JS calls) at once.
 TEST(ShmComm, TheTwoChannelsRunConcurrentlyWithoutInterfering) {
   const int world = 2, port = free_port(), reps = 40;
