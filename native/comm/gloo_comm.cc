@@ -4,15 +4,15 @@
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
 #include <gloo/allreduce.h>
 #include <gloo/barrier.h>
 #include <gloo/rendezvous/context.h>
 #include <gloo/rendezvous/prefix_store.h>
 #include <gloo/rendezvous/store.h>
 #include <gloo/transport/tcp/device.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include "comm/tcp_store.h"
 #include "core/error.h"
@@ -136,10 +136,7 @@ void gloo_sum(const std::shared_ptr<gloo::Context>& ctx, uint32_t tag, float* x,
   }
 }
 
-}  // namespace
-
-namespace {
-
+// The same through the shared-memory group (comm/shm_comm.h names the rank that failed).
 void shm_sum(ShmGroup& g, ShmGroup::Channel c, float* x, size_t n, int rank, const char* what, float scale = 1.0f) {
   try {
     g.allreduce(c, x, n, scale);
