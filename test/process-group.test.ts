@@ -22,14 +22,15 @@ ProcessGroup.connect({ rank, worldSize: world, host: '127.0.0.1', port, timeoutM
 
 interface RankResult { code: number | null; signal: NodeJS.Signals | null; out: any; ms: number; }
 
-function runRanks(ranks: number[], world: number, port: number, body: string, timeoutMs = 20000): Promise<RankResult[]> {
+function runRanks(ranks: number[], world: number, port: number, body: string, timeoutMs = 20000,
+  env: NodeJS.ProcessEnv = {}): Promise<RankResult[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'm2t-pg-'));
   const script = path.join(dir, 'rank.js');
   fs.writeFileSync(script, RANK_SCRIPT);
   const t0 = Date.now();
   return Promise.all(ranks.map((r) => new Promise<RankResult>((resolve) => {
     const child = spawn(process.execPath, [script, String(r), String(world), String(port), String(timeoutMs)], {
-      env: { ...process.env, RANK_BODY: body }, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env, RANK_BODY: body }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
@@ -42,7 +43,7 @@ function runRanks(ranks: number[], world: number, port: number, body: string, ti
   }))).finally(() => fs.rmSync(dir, { recursive: true, force: true }));
 }
 
-maybe('ProcessGroup (Gloo over TCP, separate processes)', () => {
+maybe('ProcessGroup (shared memory on one machine, Gloo over TCP with M2T_SHM=0; separate processes)', () => {
   beforeAll(() => requireDist(['lib/distributed/process-group.js']));
 
   test('all-reduce sums and means every rank\'s data, repeatedly', async () => {
@@ -57,13 +58,14 @@ maybe('ProcessGroup (Gloo over TCP, separate processes)', () => {
       const y = new Float32Array(8).fill(rank);
       await pg.allreduceMean(y);
       await pg.barrier();
-      return { sums, mean: y[0], rank: pg.rank, world: pg.worldSize };`;
+      return { sums, mean: y[0], rank: pg.rank, world: pg.worldSize, transport: pg.handle.transport };`;
     const res = await runRanks([0, 1, 2], world, port, body);
     const n = 4099;
     for (const [r, x] of res.entries()) {
       expect({ r, code: x.code }).toEqual({ r, code: 0 });
       expect(x.out.ok.rank).toBe(r);
       expect(x.out.ok.world).toBe(world);
+      expect(x.out.ok.transport).toBe('shm'); // all ranks on this machine
       for (let rep = 0; rep < 3; rep++) {
         // Σ_r (r+1)·(i mod 97) + rep = 6·(i mod 97) + 3·rep
         const want = [0, 1, 2, 3, 4].map((i) => 6 * (i % 97) + 3 * rep).concat([6 * ((n - 1) % 97) + 3 * rep]);
@@ -73,18 +75,20 @@ maybe('ProcessGroup (Gloo over TCP, separate processes)', () => {
     }
   });
 
-  test('a rank killed with SIGKILL makes the others fail, not hang', async () => {
+  test.each([['shm', '1'], ['tcp', '0']])('a rank killed with SIGKILL makes the others fail, not hang (%s)', async (transport, shm) => {
     const port = await freePort();
     const body = `
+      if (pg.handle.transport !== '${transport}') throw new Error('transport ' + pg.handle.transport);
       if (rank === 1) process.kill(process.pid, 'SIGKILL');
       await new Promise((r) => setTimeout(r, 200));
       await pg.allreduceSum(new Float32Array(1 << 16));
       return 'finished';`;
-    const res = await runRanks([0, 1, 2], 3, port, body, 5000);
+    const res = await runRanks([0, 1, 2], 3, port, body, 5000, { M2T_SHM: shm });
     expect(res[1].signal).toBe('SIGKILL');
     for (const r of [0, 2]) {
       expect(res[r].code).toBe(1);
       expect(res[r].out.error).toMatch(new RegExp(`rank ${r}: all-reduce`));
+      if (transport === 'shm') expect(res[r].out.error).toMatch(/rank 1 \(pid \d+\) died/);
       expect(res[r].ms).toBeLessThan(15000);
     }
   });
@@ -118,7 +122,7 @@ maybe('ProcessGroup (Gloo over TCP, separate processes)', () => {
       } catch (e) { return { error: e.message, ms: Date.now() - t0 }; }
       return { ms: Date.now() - t0 };`;
     const res = await runRanks([0, 1], 2, port, body, 1000);
-    expect(res[0].out.ok.error).toMatch(/rank 0: .*rank 1 died or hung/);
+    expect(res[0].out.ok.error).toMatch(/rank 0: .*rank 1 (died or hung|did not reach it)/); // TCP or shared memory
     expect(res[0].out.ok.ms).toBeLessThan(4000);
   });
 
@@ -131,7 +135,31 @@ maybe('ProcessGroup (Gloo over TCP, separate processes)', () => {
       return 'finished';`;
     const res = await runRanks([0, 1], 2, port, body, 5000);
     expect(res[1].code).toBe(3);
-    expect(res[0].out.ok.error).toMatch(/rank 1 died or hung/);
+    expect(res[0].out.ok.error).toMatch(/rank 1 (died or hung|\(pid \d+\) died|left the group)/); // TCP or shared memory
+  });
+
+  test.each([['shm', '1'], ['tcp', '0']])('a stopped rank (SIGSTOP) fails the others within the timeout (%s)', async (transport, shm) => {
+    const port = await freePort();
+    // The ranks swap pids first, so rank 0 can end the stopped rank once its sum has failed.
+    const body = `
+      if (pg.handle.transport !== '${transport}') throw new Error('transport ' + pg.handle.transport);
+      const pids = new Float32Array(2);
+      pids[rank] = process.pid;
+      await pg.allreduceSum(pids);
+      if (rank === 1) process.kill(process.pid, 'SIGSTOP');
+      const t0 = Date.now();
+      try { await pg.allreduceSum(new Float32Array(1 << 16)); } catch (e) {
+        process.kill(pids[1], 'SIGKILL');
+        return { error: e.message, ms: Date.now() - t0 };
+      }
+      return 'finished';`;
+    const res = await runRanks([0, 1], 2, port, body, 1500, { M2T_SHM: shm });
+    expect(res[1].signal).toBe('SIGKILL');
+    expect(res[0].code).toBe(0);
+    expect(res[0].out.ok.error).toMatch(/rank 0: all-reduce/);
+    expect(res[0].out.ok.error).toMatch(/rank 1/);
+    expect(res[0].out.ok.ms).toBeGreaterThanOrEqual(1400);
+    expect(res[0].out.ok.ms).toBeLessThan(10000);
   });
 
   test('a rendezvous that cannot complete times out naming the address', async () => {

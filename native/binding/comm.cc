@@ -1,5 +1,6 @@
 // ProcessGroup: the CPU processes of a data-parallel run, joined through the TCP store and Gloo
-// (comm/gloo_comm.h). connect(), allreduceSum(Float32Array) and barrier() run on the libuv pool and
+// (comm/gloo_comm.h; sums through shared memory when all ranks are on one machine, see `transport`).
+// connect(), allreduceSum(Float32Array) and barrier() run on the libuv pool and
 // return Promises; while one runs, the JS object and the array it works on are held, so neither can be
 // collected under it.
 #include <memory>
@@ -25,7 +26,8 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
                         InstanceMethod("allreduceSum", &ProcessGroupWrap::AllreduceSum),
                         InstanceMethod("barrier", &ProcessGroupWrap::Barrier),
                         InstanceAccessor("rank", &ProcessGroupWrap::Rank, nullptr),
-                        InstanceAccessor("worldSize", &ProcessGroupWrap::WorldSize, nullptr)});
+                        InstanceAccessor("worldSize", &ProcessGroupWrap::WorldSize, nullptr),
+                        InstanceAccessor("transport", &ProcessGroupWrap::Transport, nullptr)});
   }
 
   explicit ProcessGroupWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProcessGroupWrap>(info) {
@@ -106,6 +108,10 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
 
   Napi::Value Rank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), opts_.rank); }
   Napi::Value WorldSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), opts_.world_size); }
+  // How the sums travel: 'shm' (one machine, shared memory) or 'tcp'; null before connect() resolves.
+  Napi::Value Transport(const Napi::CallbackInfo& info) {
+    return comm_ ? Napi::String::New(info.Env(), comm_->transport()) : info.Env().Null();
+  }
 
   GlooOptions opts_;
   std::shared_ptr<GlooComm> comm_;

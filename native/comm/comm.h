@@ -22,6 +22,13 @@ class Comm {
   // context), so it never interleaves with allreduce_sum/barrier calls from other threads; collectives
   // on each channel are issued in the same order on every rank.
   virtual void allreduce_grads(float* x, size_t n) { allreduce_sum(x, n); }
+  // Host memory: x ← (Σ over processes) · scale on the gradient channel (the bucketer's mean). The same
+  // bits as the sum followed by one float multiply per element, which is what this does; an
+  // implementation may fuse the multiply into its last pass over the data (shared memory does).
+  virtual void allreduce_grads_scaled(float* x, size_t n, float scale) {
+    allreduce_grads(x, n);
+    for (size_t i = 0; i < n; ++i) x[i] *= scale;
+  }
 };
 
 class LocalComm final : public Comm {

@@ -11,6 +11,9 @@
 #include <gloo/rendezvous/store.h>
 #include <gloo/transport/tcp/device.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "comm/tcp_store.h"
 #include "core/error.h"
 
@@ -83,6 +86,14 @@ GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), world_size_(o.world_si
     gctx->setTimeout(o.timeout);
     gctx->connectFullMesh(grads_store, device);
     grads_context_ = gctx;
+    if (world_size_ > 1) {
+      ShmOptions so = o.shm;
+      if (const char* env = std::getenv("M2T_SHM"); env && std::string(env) == "0") so.enabled = false;
+      bool notable = false;
+      shm_ = ShmGroup::join(store, rank_, world_size_, o.timeout, so, &why_not_shm_, &notable);
+      if (!shm_ && notable && rank_ == 0)
+        std::fprintf(stderr, "m2t: the process group sums over TCP, not shared memory: %s\n", why_not_shm_.c_str());
+    }
     // Every rank returns once every rank has both meshes up (a rank that returned early and died could
     // leave a slower one half-connected, failing its rendezvous rather than its first collective).
     store.set("connected/" + std::to_string(rank_), {'1'});
@@ -125,18 +136,37 @@ void gloo_sum(const std::shared_ptr<gloo::Context>& ctx, uint32_t tag, float* x,
   }
 }
 
+// The same through the shared-memory group (comm/shm_comm.h names the rank that failed).
+void shm_sum(ShmGroup& g, ShmGroup::Channel c, float* x, size_t n, int rank, const char* what, float scale = 1.0f) {
+  try {
+    g.allreduce(c, x, n, scale);
+  } catch (const std::exception& e) {
+    fail(ErrorKind::Error, "rank ", rank, ": ", what, " of ", n, " floats failed (shared memory): ", e.what());
+  }
+}
+
 }  // namespace
 
 void GlooComm::allreduce_sum(float* x, size_t n) {
   if (world_size_ == 1 || n == 0) return;
   std::lock_guard<std::mutex> lock(mu_);
+  if (shm_) return shm_sum(*shm_, ShmGroup::kSum, x, n, rank_, "all-reduce");
   gloo_sum(context_, tag_++, x, n, rank_, "all-reduce");
 }
 
 void GlooComm::allreduce_grads(float* x, size_t n) {
   if (world_size_ == 1 || n == 0) return;
   std::lock_guard<std::mutex> lock(grads_mu_);
+  if (shm_) return shm_sum(*shm_, ShmGroup::kGrads, x, n, rank_, "gradient all-reduce");
   gloo_sum(grads_context_, grads_tag_++, x, n, rank_, "gradient all-reduce");
+}
+
+void GlooComm::allreduce_grads_scaled(float* x, size_t n, float scale) {
+  if (shm_ && n > 0) {
+    std::lock_guard<std::mutex> lock(grads_mu_);
+    return shm_sum(*shm_, ShmGroup::kGrads, x, n, rank_, "gradient all-reduce", scale);  // one pass less
+  }
+  Comm::allreduce_grads_scaled(x, n, scale);
 }
 
 void GlooComm::barrier(std::chrono::milliseconds timeout) {

@@ -2,6 +2,9 @@
 // TCP store (rank 0 serves it at the master address): each publishes its Gloo address and connects to
 // every other rank (full mesh). A rank that dies or stops answering makes the others' collectives
 // fail within the timeout, with an Error naming the operation, instead of hanging.
+// When every rank runs on this machine, the sums (both channels) go through shared memory instead
+// (comm/shm_comm.h: no socket copies, no I/O thread); barriers stay on Gloo. M2T_SHM=0 in any rank's
+// environment keeps the group on TCP; a segment that cannot be set up does too, with a line on stderr.
 #pragma once
 #include <chrono>
 #include <memory>
@@ -9,6 +12,7 @@
 #include <string>
 
 #include "comm/comm.h"
+#include "comm/shm_comm.h"
 
 namespace gloo {
 class Context;
@@ -25,6 +29,7 @@ struct GlooOptions {
   int master_port = 29500;
   std::string interface_host = "";  // this rank's address for Gloo's pairs ("" = the one routing to the master)
   std::chrono::milliseconds timeout{60000};
+  ShmOptions shm;  // enabled unless M2T_SHM=0 in the environment
 };
 
 class GlooComm final : public Comm {
@@ -35,8 +40,12 @@ class GlooComm final : public Comm {
   int world_size() const override { return world_size_; }
   void allreduce_sum(float* x, size_t n) override;
   void allreduce_grads(float* x, size_t n) override;
+  void allreduce_grads_scaled(float* x, size_t n, float scale) override;
   // timeout 0: the group's own; longer waits (rank 0 evaluating while the others wait) pass their own.
   void barrier(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  // "shm" (sums through shared memory) or "tcp"; why_not_shm() says why not ("" in a world of one).
+  const char* transport() const { return shm_ ? "shm" : "tcp"; }
+  const std::string& why_not_shm() const { return why_not_shm_; }
 
  private:
   int rank_, world_size_;
@@ -49,6 +58,8 @@ class GlooComm final : public Comm {
   std::shared_ptr<gloo::Context> grads_context_;
   uint32_t grads_tag_ = 0;
   std::mutex grads_mu_;
+  std::string why_not_shm_;
+  std::unique_ptr<ShmGroup> shm_;  // last: closed first, so peers waiting on this rank fail at once
 };
 
 }  // namespace m2t

@@ -73,9 +73,8 @@ void GradBucketer::reduce(size_t b) {
   const Bucket& k = buckets_[b];
   float* x = grads_ + k.begin;
   const int64_t n = k.end - k.begin;
-  comm_.allreduce_grads(x, static_cast<size_t>(n));
-  // The mean: the same float multiply as Backend::scale, element by element.
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv_world_;
+  // The mean: the sum, then the same float multiply as Backend::scale, element by element.
+  comm_.allreduce_grads_scaled(x, static_cast<size_t>(n), inv_world_);
 }
 
 void GradBucketer::loop() {

@@ -15,7 +15,9 @@
 // an order that depends on where the element falls in the buffer; with 2 ranks that is a + b either way
 // (IEEE addition commutes), so any bucketing is bitwise the one-pass result. With 3+ ranks the order can
 // differ from one pass (last-bit differences), but overlapped and blocking bucketing agree bitwise, and
-// every rank gets the same bits (Gloo's all-gather copies the reduced chunk).
+// every rank gets the same bits (Gloo's all-gather copies the reduced chunk). Ranks on one machine sum
+// through shared memory (comm/shm_comm.h) in rank order for every element: any bucketing is bitwise the
+// one pass at any world size.
 #pragma once
 #include <condition_variable>
 #include <cstdint>

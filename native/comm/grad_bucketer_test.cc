@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "comm/gloo_comm.h"
@@ -188,9 +189,9 @@ M2TConfig tiny(const GradSyncConfig& sync) {
   return c;
 }
 
-// k steps on `world` ranks (threads, Gloo on loopback), rank r seeing its own batches; every rank's
-// student parameters and gradients afterwards.
-std::vector<std::vector<float>> train(int world, const GradSyncConfig& sync, int steps) {
+// k steps on `world` ranks (threads; sums through shared memory, or Gloo on loopback), rank r seeing its
+// own batches; every rank's student parameters and gradients afterwards.
+std::vector<std::vector<float>> train(int world, const GradSyncConfig& sync, int steps, bool shm = true) {
   const int port = free_port();
   std::vector<std::vector<float>> out(world);
   std::vector<std::string> errors(world);
@@ -198,7 +199,11 @@ std::vector<std::vector<float>> train(int world, const GradSyncConfig& sync, int
   for (int r = 0; r < world; ++r)
     ranks.emplace_back([&, r] {
       try {
-        GlooComm comm({r, world, "127.0.0.1", port, "", 30000ms});
+        GlooOptions o{r, world, "127.0.0.1", port, "", 30000ms};
+        o.shm.enabled = shm;
+        GlooComm comm(o);
+        if (comm.transport() != std::string(shm ? "shm" : "tcp"))
+          throw std::runtime_error(std::string("transport: ") + comm.transport() + " " + comm.why_not_shm());
         Momentum2Teacher m(cpu_backend(), tiny(sync), &comm);
         for (int k = 0; k < steps; ++k) {
           const std::string v = "r" + std::to_string(r) + "k" + std::to_string(k);
@@ -238,6 +243,25 @@ TEST(GradBucketer, TwoRanksOverlappedStepsEqualTheOnePassBlockingStepsBitwise) {
   ASSERT_EQ(one_pass.size(), 2u);
   ASSERT_FALSE(one_pass[0].empty());
   for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(differing(one_pass[r], overlapped[r]), 0) << "rank " << r;
+    EXPECT_EQ(differing(overlapped[0], overlapped[r]), 0) << "rank " << r << " vs rank 0";
+  }
+}
+
+// Shared memory and Gloo's ring add 2 ranks' values alike (a + b): whole steps end bitwise the same.
+TEST(GradBucketer, TwoRanksStepsThroughSharedMemoryEqualStepsOverTcpBitwise) {
+  const auto tcp = train(2, {16 << 10, true}, 2, false);
+  const auto shm = train(2, {16 << 10, true}, 2, true);
+  ASSERT_FALSE(tcp[0].empty());
+  for (int r = 0; r < 2; ++r) EXPECT_EQ(differing(tcp[r], shm[r]), 0) << "rank " << r;
+}
+
+// Through shared memory every element is summed in rank order whatever the bucketing, so at 3 ranks too
+// the one pass and the overlapped buckets agree bitwise (Gloo's ring order depends on the position).
+TEST(GradBucketer, ThreeRanksSharedMemoryOnePassEqualsOverlappedBucketsBitwise) {
+  const auto one_pass = train(3, {0, false}, 2);
+  const auto overlapped = train(3, {16 << 10, true}, 2);
+  for (int r = 0; r < 3; ++r) {
     EXPECT_EQ(differing(one_pass[r], overlapped[r]), 0) << "rank " << r;
     EXPECT_EQ(differing(overlapped[0], overlapped[r]), 0) << "rank " << r << " vs rank 0";
   }

@@ -1,5 +1,6 @@
 // Data-parallel CPU benchmark (npm run bench:dist): the same total batch in 1 process × 1 thread and in
-// N processes × 1 thread (Gloo on loopback, gradient all-reduce bucketed and overlapped with the backward),
+// N processes × 1 thread (sums through shared memory, or Gloo on loopback with M2T_SHM=0; gradient
+// all-reduce bucketed and overlapped with the backward),
 // and the communication the backward does not hide: the N-process step time minus the step time of N
 // independent processes running the same per-rank batch at the same time without any communication (the
 // same load on the cores, no all-reduce). Also the time of one blocking all-reduce of the whole gradient.
@@ -23,7 +24,11 @@ const budget = Number(arg('budget', '20'));
 const repeat = Number(arg('repeat', '1'));
 const smallStem = arch === 'resnet18';
 
-interface RankOut { ips: number; iters: number; stepMs: number; allreduceMs: number; waitMs: number; params: number; }
+interface RankOut {
+  ips: number; iters: number; stepMs: number; allreduceMs: number; waitMs: number; params: number; transport: string;
+  /** CPU time of the whole process (all its threads) per step, and per blocking all-reduce. */
+  cpuMs: number; allreduceCpuMs: number;
+}
 
 /** One rank: steps for `budget` seconds on `perRank` images; prints its RankOut. world 1 = no communication. */
 async function rank(r: number, world: number, port: number, perRank: number): Promise<void> {
@@ -32,6 +37,7 @@ async function rank(r: number, world: number, port: number, perRank: number): Pr
   const v1 = syntheticBatch(perRank, size, 2 * r + 1), v2 = syntheticBatch(perRank, size, 2 * r + 2);
   await m.step(v1, v2, 0.05); // warm-up
   let iters = 0, waited = 0;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   // Every rank runs the same number of steps: rank 0 decides when to stop through a 1-float all-reduce.
   for (;;) {
@@ -42,18 +48,22 @@ async function rank(r: number, world: number, port: number, perRank: number): Pr
     if (flag[0] > 0 || (!pg && (performance.now() - t0) / 1000 >= budget && iters >= 2)) break;
   }
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
   const params = Object.entries(m.stateDict()).filter(([k]) => k.startsWith('student') && !/running_|num_batches/.test(k))
     .reduce((a, [, t]) => a + t.data.length, 0);
-  let allreduceMs = 0;
+  let allreduceMs = 0, allreduceCpuMs = 0;
   if (pg) {
     const g = new Float32Array(params);
     await pg.allreduceSum(g);
+    const c1 = process.cpuUsage();
     const t1 = performance.now();
     for (let i = 0; i < 5; i++) await pg.allreduceSum(g);
     allreduceMs = (performance.now() - t1) / 5;
+    const c = process.cpuUsage(c1);
+    allreduceCpuMs = (c.user + c.system) / 1000 / 5;
   }
   const out: RankOut = { ips: (iters * perRank * world) / seconds, iters, stepMs: (1000 * seconds) / iters, allreduceMs,
-    waitMs: (1000 * waited) / iters, params };
+    waitMs: (1000 * waited) / iters, params, cpuMs: (cpu.user + cpu.system) / 1000 / iters, allreduceCpuMs, transport: String((pg?.handle as { transport?: string } | undefined)?.transport ?? 'none') };
   console.log(JSON.stringify(out));
 }
 
@@ -83,10 +93,11 @@ async function group(world: number): Promise<RankOut> {
   return outs[0];
 }
 
-/** `n` independent single processes at once, each on batch/n images: the N-process step without communication. */
-async function independent(n: number): Promise<number> {
+/** `n` independent single processes at once, each on batch/n images: the N-process step without communication
+ * (wall and CPU ms a step, mean over the processes). */
+async function independent(n: number): Promise<{ stepMs: number; cpuMs: number }> {
   const outs = await Promise.all([...Array(n).keys()].map((r) => spawnRank(r, 1, 0, batch / n)));
-  return outs.reduce((a, o) => a + o.stepMs, 0) / n;
+  return { stepMs: outs.reduce((a, o) => a + o.stepMs, 0) / n, cpuMs: outs.reduce((a, o) => a + o.cpuMs, 0) / n };
 }
 
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
@@ -103,10 +114,11 @@ async function main(): Promise<void> {
     const l0 = load();
     const one = await group(1);
     const many = await group(nproc);
-    const alone = await independent(nproc);
+    const ind = await independent(nproc);
+    const alone = ind.stepMs;
     const hiddenNot = many.stepMs - alone;
     console.log(`1 process:   ${one.ips.toFixed(2)} img/s (${one.iters} steps)  [load before: ${l0}]`);
-    console.log(`${nproc} processes: ${many.ips.toFixed(2)} img/s (${many.iters} steps, ${many.stepMs.toFixed(0)} ms a step), ` +
+    console.log(`${nproc} processes (sums over ${many.transport}): ${many.ips.toFixed(2)} img/s (${many.iters} steps, ${many.stepMs.toFixed(0)} ms a step), ` +
       `${(many.ips / one.ips).toFixed(2)}x  [load after: ${load()}]`);
     console.log(`${nproc} independent processes, ${batch / nproc} images each, no communication: ${alone.toFixed(0)} ms a step`);
     console.log(`communication not hidden by the backward: ${hiddenNot.toFixed(1)} ms a step, ${((100 * hiddenNot) / many.stepMs).toFixed(1)} % of the step ` +
@@ -114,7 +126,13 @@ async function main(): Promise<void> {
     console.log(`the optimizer waited for the all-reduce after the backward (rank 0): ${many.waitMs.toFixed(1)} ms a step, ` +
       `${((100 * many.waitMs) / many.stepMs).toFixed(1)} % of the step`);
     console.log(`(one blocking all-reduce of the student's gradient, ${(many.params / 1e6).toFixed(2)} M floats: ${many.allreduceMs.toFixed(1)} ms, ` +
-      `${((100 * many.allreduceMs) / many.stepMs).toFixed(1)} % of the step)`);
+      `${((100 * many.allreduceMs) / many.stepMs).toFixed(1)} % of the step; ${many.allreduceCpuMs.toFixed(1)} CPU-ms in rank 0)`);
+    // CPU time counts what each process computes (its communication threads too), not the time it waits
+    // for a core: on a loaded machine these ratios stay put while the wall-clock ones above do not.
+    console.log(`CPU a step: 1 process ${one.cpuMs.toFixed(0)} ms; ${nproc} processes ${many.cpuMs.toFixed(0)} ms each (rank 0); ` +
+      `${nproc} independent ${ind.cpuMs.toFixed(0)} ms each. Speed-up if every process had its own core: ` +
+      `${(one.cpuMs / many.cpuMs).toFixed(2)}x (independent: ${(one.cpuMs / ind.cpuMs).toFixed(2)}x); ` +
+      `communication ${(many.cpuMs - ind.cpuMs).toFixed(0)} CPU-ms a step`);
   }
 }
 

@@ -176,7 +176,7 @@ export async function killTrials(o: {
       (problems.length ? `FAILED: ${problems.join('; ')}` : `${sig === 'STOP' && mode === 'env' ? 'the survivor' : 'every process'} gone ` +
         `${exitMs} ms after SIG${sig}, exit codes ${codes.map((c) => c ?? 'SIGKILL').join(', ')}; ` +
         `${mode === 'launcher' ? 'launcher' : `rank ${1 - killedRank}`}: ` +
-        `"${(procs[mode === 'launcher' ? 0 : 1 - killedRank].out.match(mode === 'launcher' ? /.*was (killed by|stopped).*/ : /.*died or hung.*/)?.[0] ?? '').slice(0, 200)}"`));
+        `"${(procs[mode === 'launcher' ? 0 : 1 - killedRank].out.match(mode === 'launcher' ? /.*was (killed by|stopped).*/ : /.*(died|hung|left the group).*/)?.[0] ?? '').slice(0, 200)}"`));
     results.push(r);
   }
   if (!o.dir) fs.rmSync(dir, { recursive: true, force: true });
