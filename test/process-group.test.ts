@@ -78,7 +78,7 @@ maybe('ProcessGroup (shared memory on one machine, Gloo over TCP with M2T_SHM=0;
   test.each([['shm', '1'], ['tcp', '0']])('a rank killed with SIGKILL makes the others fail, not hang (%s)', async (transport, shm) => {
     const port = await freePort();
     const body = `
-      if (pg.handle.transport !== '${transport}') throw new Error('transport ' + pg.handle.transport);
+      if (pg.transport !== '${transport}') throw new Error('transport ' + pg.transport);
       if (rank === 1) process.kill(process.pid, 'SIGKILL');
       await new Promise((r) => setTimeout(r, 200));
       await pg.allreduceSum(new Float32Array(1 << 16));
@@ -142,7 +142,7 @@ maybe('ProcessGroup (shared memory on one machine, Gloo over TCP with M2T_SHM=0;
     const port = await freePort();
     // The ranks swap pids first, so rank 0 can end the stopped rank once its sum has failed.
     const body = `
-      if (pg.handle.transport !== '${transport}') throw new Error('transport ' + pg.handle.transport);
+      if (pg.transport !== '${transport}') throw new Error('transport ' + pg.transport);
       const pids = new Float32Array(2);
       pids[rank] = process.pid;
       await pg.allreduceSum(pids);

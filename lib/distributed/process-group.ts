@@ -1,5 +1,7 @@
 // The processes of a data-parallel CPU run, joined over TCP (native Gloo; rank 0 serves the rendezvous
-// store at `master`). One collective at a time per group; each returns a Promise and leaves the event loop free.
+// store at `master`); ranks that are all on one machine sum through shared memory instead (`transport`;
+// M2T_SHM=0 keeps them on TCP). One collective at a time per group; each returns a Promise and leaves the
+// event loop free.
 import { addon } from '../native';
 import { DEFAULT_DIST_TIMEOUT_S, type RankContext } from './context';
 
@@ -19,6 +21,7 @@ export interface ProcessGroupOptions {
 interface NativeProcessGroup {
   readonly rank: number;
   readonly worldSize: number;
+  readonly transport: 'shm' | 'tcp' | null;
   connect(): Promise<void>;
   allreduceSum(data: Float32Array): Promise<void>;
   barrier(timeoutMs?: number): Promise<void>;
@@ -46,6 +49,8 @@ export class ProcessGroup {
 
   get rank(): number { return this.native.rank; }
   get worldSize(): number { return this.native.worldSize; }
+  /** How sums travel: 'shm' (shared memory, every rank on this machine) or 'tcp' (Gloo). */
+  get transport(): 'shm' | 'tcp' { return this.native.transport ?? 'tcp'; }
 
   /** In place: data ← Σ over ranks of data. */
   allreduceSum(data: Float32Array): Promise<void> { return this.native.allreduceSum(data); }
