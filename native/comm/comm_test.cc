@@ -21,15 +21,7 @@ namespace m2t {
 namespace {
 
 using test::free_port;
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::message_of;
 
 TEST(TcpStore, SetGetWaitAcrossClients) {
   TcpStoreServer server("127.0.0.1", 0);

@@ -25,15 +25,7 @@ namespace m2t {
 namespace {
 
 using test::free_port;
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::message_of;
 
 // Non-integer values of mixed magnitude: sums round, so the order of the additions shows in the bits.
 std::vector<float> values(int seed, size_t n) {

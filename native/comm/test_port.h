@@ -1,8 +1,14 @@
-// For the comm tests: a loopback TCP port that was free a moment ago (bound to port 0, then closed).
+// For the comm tests: a loopback TCP port that was free a moment ago (bound to port 0, then closed), and
+// the message of the m2t::Error a call throws.
 #pragma once
+#include <functional>
+#include <string>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "core/error.h"
 
 namespace m2t::test {
 
@@ -16,6 +22,15 @@ inline int free_port() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   ::close(fd);
   return ntohs(a.sin_port);
+}
+
+inline std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace m2t::test
