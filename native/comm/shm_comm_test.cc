@@ -37,7 +37,7 @@ std::vector<float> values(int seed, size_t n) {
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // Small chunks: the sizes below span several chunks, so both slot sets and the chunk tail are used.
