@@ -84,6 +84,14 @@ void Tensor::resize(const Shape& shape) {
   numel_ = n;
 }
 
+void Tensor::resize_as(const Shape& shape, DType dtype, const char* what) {
+  if (dtype_ != dtype) {
+    M2T_CHECK(!storage_, what, ": output is ", dtype_name(dtype_), ", expected ", dtype_name(dtype));
+    dtype_ = dtype;
+  }
+  resize(shape);
+}
+
 void Tensor::zero() {
   if (!numel_) return;
   if (device_.is_cpu())

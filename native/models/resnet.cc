@@ -29,7 +29,11 @@ int64_t scaled(int64_t c, double width) { return std::max<int64_t>(1, std::lroun
 
 // Output size of every strided layer here: 3x3/pad 1, 1x1/pad 0, the 7x7/2/pad 3 stem, the 3x3/2/pad 1 pool.
 int64_t strided(int64_t h, int64_t stride) { return (h - 1) / stride + 1; }
-int64_t rounded(const Shape& s) { return (numel_of(s) + 15) / 16 * 16; }
+// Elements of `bytes`-sized type for shape s, rounded up to whole 64 bytes.
+int64_t rounded(const Shape& s, int64_t bytes) {
+  const int64_t per = 64 / bytes;
+  return (numel_of(s) + per - 1) / per * per;
+}
 
 // A block's activation shapes for input `in`: a1 = conv1's output (and bn1's), a2 = conv2's, out
 // = the block's (conv3's for a bottleneck, conv2's for a basic block; the shortcut's).
@@ -242,7 +246,7 @@ class BottleneckBlock final : public BlockBase {
 
 Tensor ArenaBinder::keep(const Shape& s) {
   Tensor t = saved->view(off, s);
-  off += rounded(s);
+  off += rounded(s, act_bytes);
   return t;
 }
 
@@ -250,11 +254,14 @@ EncoderPlan plan_encoder(const EncoderConfig& cfg, int64_t n, int64_t h, int64_t
   validate(cfg);
   const ArchSpec& a = *find_arch(cfg.arch);
   EncoderPlan p;
+  p.act_bytes = static_cast<int64_t>(dtype_size(cfg.activation_dtype()));
+  auto rounded = [&](const Shape& s) { return m2t::rounded(s, p.act_bytes); };
   auto bn = [&](int64_t ch) { p.params += 2 * ch, p.buffers += 2 * ch + 1; };
   auto act = [&](const Shape& s, int copies_kept) {
     p.saved += copies_kept * rounded(s);
     p.slot = std::max(p.slot, rounded(s));
   };
+  if (cfg.activation_dtype() != DType::F32) p.image = rounded({n, h, w, 3});
   const int64_t stem = scaled(64, cfg.width);
   const int64_t k = cfg.small_stem ? 3 : 7;
   p.params += 3 * stem * k * k;
@@ -294,7 +301,7 @@ EncoderPlan plan_encoder(const EncoderConfig& cfg, int64_t n, int64_t h, int64_t
     }
   }
   p.feat = cin;
-  if (n == 0) p.saved = p.slot = 0;
+  if (n == 0) p.saved = p.slot = p.image = 0;
   return p;
 }
 
@@ -359,8 +366,11 @@ void ResNet::bind(const Shape& xs) {
   b.saved = keep_ ? (saved_src_ ? saved_src_ : &own_saved_) : nullptr;
   b.work = work_src_ ? work_src_ : &own_work_;
   b.slot = p.slot;
-  if (b.saved && b.saved->numel() < p.saved) *b.saved = Tensor({p.saved}, be_.device());
-  if (b.work->numel() < p.work()) *b.work = Tensor({p.work()}, be_.device());
+  b.act_bytes = p.act_bytes;
+  const DType act = cfg_.activation_dtype();
+  if (b.saved && (b.saved->numel() < p.saved || b.saved->dtype() != act)) *b.saved = Tensor({p.saved}, be_.device(), act);
+  if (b.work->numel() < p.work() || b.work->dtype() != act) *b.work = Tensor({p.work()}, be_.device(), act);
+  if (p.image && (xin_.numel() < p.image || xin_.dtype() != act)) xin_ = Tensor({p.image}, be_.device(), act);
   const int64_t stem = bn1_->channels();
   Shape h = {xs[0], cfg_.small_stem ? xs[1] : strided(xs[1], 2), cfg_.small_stem ? xs[2] : strided(xs[2], 2), stem};
   const Shape c1 = h;
@@ -387,9 +397,16 @@ void ResNet::bind(const Shape& xs) {
 const Tensor& ResNet::forward(const Tensor& x, int G, BnMode mode) {
   M2T_CHECK(x.ndim() == 4 && x.dim(3) == 3, "encoder input must be [N, H, W, 3] (NHWC), got ",
             shape_str(x.shape()));
+  M2T_CHECK(x.dtype() == DType::F32, "encoder input must be f32 images, got ", dtype_name(x.dtype()));
   bind(x.shape());
   x_ = &x;
-  conv1_->forward(x, c1_);
+  if (cfg_.activation_dtype() != DType::F32) {
+    // bf16 encoder: the images are rounded to bf16 once, here; every later activation is bf16.
+    xin_.resize(x.shape());
+    be_.cast(x, xin_);
+    x_ = &xin_;
+  }
+  conv1_->forward(*x_, c1_);
   bn1_->forward(be_, c1_, r1_, G, mode, true);
   const Tensor* h = &r1_;
   if (!cfg_.small_stem) {

@@ -19,6 +19,8 @@ struct EncoderConfig {
   // "fp32" or "bf16": the convolutions' arithmetic (docs/algorithm.md, "Mixed precision").
   std::string precision = setting_default_string("precision");
   DType conv_compute() const { return precision == "bf16" ? DType::BF16 : DType::F32; }
+  // The encoder's activations and their gradients are stored in the convolutions' type.
+  DType activation_dtype() const { return conv_compute(); }
 };
 
 // Throws RangeError naming `arch` or `width` when they are not valid (ranges: the settings table).
@@ -34,16 +36,21 @@ void validate(const EncoderConfig& cfg);
 //   forward that keeps nothing and the block gradients of the backward; A/B/C hold a block's
 //   temporaries (its BN outputs nothing reads later, its gradient buffers), alternating so that each
 //   op's input and output never share a slot.
-// Sizes are floats, each tensor rounded up to 16 (64-byte aligned views).
+// Activation sizes are elements of the activation dtype (act_bytes each: 4 for fp32, 2 for bf16,
+// EncoderConfig::activation_dtype), each tensor rounded up to 64 bytes (aligned views).
 struct EncoderPlan {
   static constexpr int kWorkSlots = 5;
   int64_t params = 0;   // trainable elements
   int64_t buffers = 0;  // BN running statistics and counters
   int64_t feat = 0;     // feature width
+  int64_t act_bytes = 4;  // bytes per activation element
   int64_t saved = 0;    // the saved arena (when training)
   int64_t slot = 0;     // one work slot
+  int64_t image = 0;    // the input images converted to bf16 (bf16 only; the first conv's input)
   int64_t pool_idx = 0; // i32 argmax of the max pool (when training with the ImageNet stem)
   int64_t work() const { return kWorkSlots * slot; }
+  // Bytes of the encoder's own activation storage: arenas and converted input.
+  int64_t activation_bytes(bool keep) const { return act_bytes * ((keep ? saved : 0) + work() + image); }
 };
 // The plan for an input [n, h, w, 3] (n = h = w = 0: parameters only). Pure: allocates nothing.
 EncoderPlan plan_encoder(const EncoderConfig& cfg, int64_t n, int64_t h, int64_t w);
@@ -68,7 +75,8 @@ struct ArenaBinder {
   Tensor* saved = nullptr;  // null: the forward keeps nothing (teacher, frozen encoder)
   Tensor* work = nullptr;
   int64_t slot = 0;
-  int64_t off = 0;  // next free float of `saved`
+  int64_t act_bytes = 4;  // of the arenas' dtype
+  int64_t off = 0;  // next free element of `saved`
   enum Slot { P0 = 0, P1 = 1, A = 2, B = 3, C = 4 };
   Tensor keep(const Shape& s);
   Tensor at(int i, const Shape& s) const { return work->view(i * slot, s); }
@@ -120,6 +128,7 @@ class ResNet {
   std::unique_ptr<BatchNorm> bn1_;
   std::vector<std::unique_ptr<Block>> blocks_;
   const Tensor* x_ = nullptr;
+  Tensor xin_;  // bf16 encoders: the input images converted once (the first conv reads them, forward and backward)
   Tensor c1_, r1_, p_, feat_out_;
   Tensor pool_idx_;  // i32 argmax of the max pool, on the device
   Tensor g0_, g1_, dr1_, dc1_;

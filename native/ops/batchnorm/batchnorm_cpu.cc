@@ -1,5 +1,8 @@
 // Batch-norm passes on CPU over NHWC rows [M, C], G contiguous groups of M/G rows (one per view).
 // Sums accumulate in double: a group can hold ~10^5 rows per channel.
+// Activations (x, y, dy, dx) are f32 or bf16, all of one type; bf16 values are widened on load,
+// the arithmetic is the f32 path's, and outputs are rounded to bf16 once on the store. Statistics,
+// γ, β and their gradients stay f32.
 //
 // NHWC rows are contiguous, so k whole rows form one flat run of L = k·C elements. Loops work on
 // runs of L ≥ 256 rather than on rows of C (often 8–64 here), which keeps inner loops long and
@@ -36,6 +39,31 @@ M2T_CPU_CLONES void sums_run(double* a1, double* a2, const float* x, const float
   }
 }
 
+// The same two loops over bf16 runs (widened to f32 on load, y rounded on the store).
+M2T_CPU_CLONES void sums_run(double* a1, double* a2, const uint16_t* x, const uint16_t* y, int64_t L) {
+#pragma omp simd
+  for (int64_t j = 0; j < L; ++j) {
+    const float xv = bf16_to_f32(x[j]);
+    a1[j] += xv;
+    a2[j] += static_cast<double>(xv) * bf16_to_f32(y[j]);
+  }
+}
+
+M2T_CPU_CLONES void affine_run(uint16_t* y, const uint16_t* x, const uint16_t* w, int64_t L, const float* A,
+                               const float* B, const float* Mu, const float* S, bool relu) {
+  if (w) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j)
+      y[j] = f32_to_bf16(A[j] * bf16_to_f32(x[j]) + B[j] * (bf16_to_f32(w[j]) - Mu[j]) + S[j]);
+  } else if (relu) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = f32_to_bf16(std::max(A[j] * bf16_to_f32(x[j]) + S[j], 0.0f));
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = f32_to_bf16(A[j] * bf16_to_f32(x[j]) + S[j]);
+  }
+}
+
 // y = A·x + B·(w − Mu) + S (w may be null; then ReLU if relu), elementwise over one run.
 M2T_CPU_CLONES void affine_run(float* y, const float* x, const float* w, int64_t L, const float* A, const float* B,
                                const float* Mu, const float* S, bool relu) {
@@ -54,7 +82,8 @@ M2T_CPU_CLONES void affine_run(float* y, const float* x, const float* w, int64_t
 // (s1[c], s2[c]) = Σ over rows [r0, r1) of (u[i], u[i]·v[i]) (v = u when null), where i runs
 // over channel c's elements. One pass; double accumulators per thread, one per element of a run,
 // folded into channels at the end.
-void channel_sums(const float* u, const float* v, int64_t r0, int64_t r1, int64_t C, double* s1, double* s2) {
+template <typename T>
+void channel_sums(const T* u, const T* v, int64_t r0, int64_t r1, int64_t C, double* s1, double* s2) {
   if (!v) v = u;
   const int64_t k = rows_per_run(C), L = k * C;
   const int64_t runs = (r1 - r0) / k;
@@ -76,13 +105,14 @@ void channel_sums(const float* u, const float* v, int64_t r0, int64_t r1, int64_
     }
   }
   for (int64_t i = (r0 + runs * k) * C; i < r1 * C; ++i) {
-    s1[i % C] += u[i];
-    s2[i % C] += static_cast<double>(u[i]) * v[i];
+    s1[i % C] += load(u[i]);
+    s2[i % C] += static_cast<double>(load(u[i])) * load(v[i]);
   }
 }
 
 // dst[i] = a[c]·u[i] + b[c]·(v[i] − m[c]) + s[c] (v may be null; ReLU if relu) over rows [r0, r1).
-void affine_rows(float* dst, const float* u, const float* v, int64_t r0, int64_t r1, int64_t C, const float* a,
+template <typename T>
+void affine_rows(T* dst, const T* u, const T* v, int64_t r0, int64_t r1, int64_t C, const float* a,
                  const float* b, const float* m, const float* s, bool relu) {
   const int64_t k = rows_per_run(C), L = k * C;
   const std::vector<float> ta = tile(a, C, k), ts = tile(s, C, k), tb = v ? tile(b, C, k) : std::vector<float>(),
@@ -97,8 +127,8 @@ void affine_rows(float* dst, const float* u, const float* v, int64_t r0, int64_t
   for (int64_t r = r0 + runs * k; r < r1; ++r)
     for (int64_t c = 0; c < C; ++c) {
       const int64_t i = r * C + c;
-      float y = a[c] * u[i] + (v ? b[c] * (v[i] - m[c]) : 0.0f) + s[c];
-      dst[i] = relu ? std::max(y, 0.0f) : y;
+      float y = a[c] * load(u[i]) + (v ? b[c] * (load(v[i]) - m[c]) : 0.0f) + s[c];
+      store(dst[i], relu ? std::max(y, 0.0f) : y);
     }
 }
 
@@ -113,7 +143,10 @@ void CpuBackend::bn_stats(const Tensor& x, int64_t C, int G, Tensor& mean_t, Ten
   float* var = var_t.data();
   std::vector<double> s1(C), s2(C);
   for (int g = 0; g < G; ++g) {
-    channel_sums(x.data(), nullptr, g * Mg, (g + 1) * Mg, C, s1.data(), s2.data());
+    with_act_type(x.dtype(), "batch norm", [&](auto t) {
+      using T = decltype(t);
+      channel_sums<T>(elems<T>(x), nullptr, g * Mg, (g + 1) * Mg, C, s1.data(), s2.data());
+    });
     for (int64_t c = 0; c < C; ++c) {
       const double m = s1[c] / Mg;
       mean[g * C + c] = static_cast<float>(m);
@@ -127,33 +160,23 @@ void CpuBackend::bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale
   const float* scale = scale_t.data();
   const float* shift = shift_t.data();
   const int64_t M = x.numel() / C, Mg = M / G;
-  if (y.data() != x.data()) y.resize(x.shape());
-  for (int g = 0; g < G; ++g)
-    affine_rows(y.data(), x.data(), nullptr, g * Mg, (g + 1) * Mg, C, scale + g * C, nullptr, nullptr, shift + g * C,
-                relu);
+  if (y.raw() != x.raw()) y.resize_as(x.shape(), x.dtype(), "batch norm");
+  check_dtypes("batch norm", x.dtype(), {&y});
+  with_act_type(x.dtype(), "batch norm", [&](auto t) {
+    using T = decltype(t);
+    for (int g = 0; g < G; ++g)
+      affine_rows<T>(elems<T>(y), elems<T>(x), nullptr, g * Mg, (g + 1) * Mg, C, scale + g * C, nullptr, nullptr,
+                     shift + g * C, relu);
+  });
 }
 
 // With x̂ = (x − μ)·s (s = invstd), per group and channel:
 //   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·s·(dy − dβ/M − x̂·dγ/M) = a·dy − e·(x − μ) − b,
 // a = γs, b = γs·dβ/M, e = γs²·dγ/M.
-void CpuBackend::bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G,
-                             const Tensor& mean_t, const Tensor& invstd_t, const Tensor& gamma_t, Tensor& dx,
-                             Tensor& dgamma_t, Tensor& dbeta_t) {
-  const float* mean = mean_t.data();
-  const float* invstd = invstd_t.data();
-  const float* gamma = gamma_t.data();
-  float* dgamma = dgamma_t.data();
-  float* dbeta = dbeta_t.data();
-  const int64_t M = x.numel() / C, Mg = M / G;
-  const float* px = x.data();
-  float* pdy = dy.data();
-  if (y_relu) {
-    const float* py = y_relu->data();
-    const int64_t n = x.numel();
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) pdy[i] = py[i] > 0.0f ? pdy[i] : 0.0f;
-  }
-  dx.resize(x.shape());
+namespace {
+template <typename T>
+void bn_backward_rows(const T* px, const T* pdy, T* pdx, int64_t C, int G, int64_t Mg, const float* mean,
+                      const float* invstd, const float* gamma, float* dgamma, float* dbeta) {
   std::vector<double> sdy(C), sdyx(C);
   std::vector<float> a(C), e(C), shift(C);
   for (int g = 0; g < G; ++g) {
@@ -171,8 +194,31 @@ void CpuBackend::bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, 
       e[c] = static_cast<float>(-gamma[c] * is[c] * is[c] * dgam / Mg);
       shift[c] = static_cast<float>(-gamma[c] * is[c] * sdy[c] / Mg);
     }
-    affine_rows(dx.data(), pdy, px, r0, r1, C, a.data(), e.data(), mu, shift.data(), false);
+    affine_rows<T>(pdx, pdy, px, r0, r1, C, a.data(), e.data(), mu, shift.data(), false);
   }
+}
+}  // namespace
+
+void CpuBackend::bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G,
+                             const Tensor& mean_t, const Tensor& invstd_t, const Tensor& gamma_t, Tensor& dx,
+                             Tensor& dgamma_t, Tensor& dbeta_t) {
+  const float* mean = mean_t.data();
+  const float* invstd = invstd_t.data();
+  const float* gamma = gamma_t.data();
+  float* dgamma = dgamma_t.data();
+  float* dbeta = dbeta_t.data();
+  const int64_t M = x.numel() / C, Mg = M / G;
+  check_dtypes("batch norm backward", x.dtype(), {&dy});
+  if (y_relu) {
+    check_dtypes("batch norm backward", x.dtype(), {y_relu});
+    relu_backward(*y_relu, dy);  // the same mask loop
+  }
+  dx.resize_as(x.shape(), x.dtype(), "batch norm backward");
+  check_dtypes("batch norm backward", x.dtype(), {&dx});
+  with_act_type(x.dtype(), "batch norm backward", [&](auto t) {
+    using T = decltype(t);
+    bn_backward_rows<T>(elems<T>(x), elems<T>(dy), elems<T>(dx), C, G, Mg, mean, invstd, gamma, dgamma, dbeta);
+  });
 }
 
 // --- folding statistics into the affine map (per-channel, cheap; docs/algorithm.md, "Batch norm") ---

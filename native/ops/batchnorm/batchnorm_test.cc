@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/backend.h"
+#include "core/error.h"
 #include "models/layers.h"
 #include "tests/gradcheck.h"
 
@@ -64,6 +65,48 @@ TEST_P(BnGrad, TrainForwardBackward) {
                   "bn dgamma", 8);
   expect_gradient([&](const Vec& bv) { return dot(w, bn_ref(x, C, G, gamma, bv, relu)); }, beta, bn.beta.grad, 1e-4,
                   "bn dbeta", 8);
+}
+
+// bf16 activations: batch norm reading bf16 x (and dy) equals the f32 pass on the bf16-rounded
+// values, with y and dx rounded once to bf16 (expect_bf16_of); the statistics, running statistics,
+// dγ and dβ stay f32 and equal the f32 pass's. 1280 elements per tensor: whole vectorised runs and a tail.
+TEST_P(BnGrad, Bf16IsF32OfRoundedInputsRoundedOnce) {
+  const auto [bep, G, relu] = GetParam();
+  Backend& be = *bep;
+  const int64_t C = 5;
+  const Shape xs{4, 8, 8, C};
+  const Vec x = random_vec(numel_of(xs), 21, -2, 3), gamma = random_vec(C, 22, 0.5, 1.5),
+            beta = random_vec(C, 23, -0.5, 0.5), w = random_vec(numel_of(xs), 24);
+  BatchNorm bb("bb", C, be.device()), bf("bf", C, be.device());
+  for (BatchNorm* bn : {&bb, &bf}) {
+    set(bn->gamma.value, gamma);
+    set(bn->beta.value, beta);
+    bn->gamma.grad.zero();
+    bn->beta.grad.zero();
+  }
+  const Tensor xb = to_bf16_tensor(x, xs), xf = to_tensor(bf16_rounded(x), xs);
+  Tensor yb, yf;
+  bb.forward(be, xb, yb, G, BnMode::Train, relu);
+  bf.forward(be, xf, yf, G, BnMode::Train, relu);
+  expect_bf16_of(yb, yf, "bf16 bn forward");
+  EXPECT_EQ(host(bb.running_mean), host(bf.running_mean));
+  EXPECT_EQ(host(bb.running_var), host(bf.running_var));
+
+  Tensor dyb = to_bf16_tensor(w, xs), dyf = to_tensor(bf16_rounded(w), xs), dxb, dxf;
+  bb.backward(be, xb, yb, dyb, dxb);
+  bf.backward(be, xf, yf, dyf, dxf);
+  expect_bf16_of(dxb, dxf, "bf16 bn dx");
+  expect_close(bb.gamma.grad, to_vec(bf.gamma.grad), 1e-6, "bf16 bn dgamma (f32)");
+  expect_close(bb.beta.grad, to_vec(bf.beta.grad), 1e-6, "bf16 bn dbeta (f32)");
+
+  // Momentum BN and inference read bf16 the same way (the same apply pass).
+  Tensor mb, mf;
+  bb.forward(be, xb, mb, G, BnMode::Infer, relu);
+  bf.forward(be, xf, mf, G, BnMode::Infer, relu);
+  expect_bf16_of(mb, mf, "bf16 bn inference");
+  // Mixed activation types are refused.
+  Tensor y32 = to_tensor(x, xs);
+  EXPECT_THROW(bb.forward(be, xb, y32, G, BnMode::Infer, relu), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(GroupsAndRelu, BnGrad,

@@ -1,4 +1,6 @@
-// Residual add + ReLU, ReLU backward, in-place add and scale, and the two-view concat.
+// Residual add + ReLU, ReLU backward, in-place add and scale, the two-view concat and the f32 ↔ bf16
+// cast. Activations f32 or bf16 (core/backend.h); bf16 arithmetic happens in f32 and rounds once
+// on the store.
 #include <algorithm>
 #include <cstring>
 
@@ -9,31 +11,46 @@
 namespace m2t::cpu {
 
 void CpuBackend::add_relu(const Tensor& a, const Tensor& b, Tensor& y) {
-  if (y.data() != a.data()) y.resize(a.shape());
-  const float *pa = a.data(), *pb = b.data();
-  float* py = y.data();
-  const int64_t n = a.numel();
+  check_dtypes("add_relu", a.dtype(), {&b});
+  if (y.raw() != a.raw()) y.resize_as(a.shape(), a.dtype(), "add_relu");
+  check_dtypes("add_relu", a.dtype(), {&y});
+  with_act_type(a.dtype(), "add_relu", [&](auto t) {
+    using T = decltype(t);
+    const T *pa = elems<T>(a), *pb = elems<T>(b);
+    T* py = elems<T>(y);
+    const int64_t n = a.numel();
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) py[i] = std::max(pa[i] + pb[i], 0.0f);
+    for (int64_t i = 0; i < n; ++i) store(py[i], std::max(load(pa[i]) + load(pb[i]), 0.0f));
+  });
 }
 
 void CpuBackend::relu_backward(const Tensor& y, Tensor& dy) {
-  const float* py = y.data();
-  float* pd = dy.data();
-  const int64_t n = y.numel();
+  check_dtypes("relu_backward", y.dtype(), {&dy});
+  with_act_type(y.dtype(), "relu_backward", [&](auto t) {
+    using T = decltype(t);
+    const T* py = elems<T>(y);
+    T* pd = elems<T>(dy);
+    const int64_t n = y.numel();
+    // Zeroing is exact in either type: the kept values are not re-rounded.
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) pd[i] = py[i] > 0.0f ? pd[i] : 0.0f;
+    for (int64_t i = 0; i < n; ++i) pd[i] = load(py[i]) > 0.0f ? pd[i] : T{0};
+  });
 }
 
 void CpuBackend::add_inplace(Tensor& y, const Tensor& x) {
-  float* py = y.data();
-  const float* px = x.data();
-  const int64_t n = y.numel();
+  check_dtypes("add_inplace", y.dtype(), {&x});
+  with_act_type(y.dtype(), "add_inplace", [&](auto t) {
+    using T = decltype(t);
+    T* py = elems<T>(y);
+    const T* px = elems<T>(x);
+    const int64_t n = y.numel();
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) py[i] += px[i];
+    for (int64_t i = 0; i < n; ++i) store(py[i], load(py[i]) + load(px[i]));
+  });
 }
 
 void CpuBackend::scale(Tensor& x, float s) {
+  check_dtypes("scale", DType::F32, {&x});
   float* p = x.data();
   const int64_t n = x.numel();
 #pragma omp parallel for simd schedule(static)
@@ -43,12 +60,33 @@ void CpuBackend::scale(Tensor& x, float s) {
 void CpuBackend::concat2(const Tensor& a, const Tensor& b, Tensor& y) {
   M2T_CHECK(a.ndim() >= 1 && a.shape() == b.shape(), "concat: shapes ", shape_str(a.shape()), " and ",
             shape_str(b.shape()), " differ");
+  check_dtypes("concat", a.dtype(), {&b});
   M2T_CHECK(!y.same_storage(a) && !y.same_storage(b), "concat: output aliases an input");
   Shape s = a.shape();
   s[0] *= 2;
-  y.resize(s);
-  std::memcpy(y.data(), a.data(), a.nbytes());
-  std::memcpy(y.data() + a.numel(), b.data(), b.nbytes());
+  y.resize_as(s, a.dtype(), "concat");
+  std::memcpy(y.raw(), a.raw(), a.nbytes());
+  std::memcpy(static_cast<char*>(y.raw()) + a.nbytes(), b.raw(), b.nbytes());
+}
+
+void CpuBackend::cast(const Tensor& src, Tensor& dst) {
+  M2T_CHECK(!dst.same_storage(src), "cast: output aliases the input");
+  dst.resize(src.shape());
+  const int64_t n = src.numel();
+  if (src.dtype() == dst.dtype()) {
+    if (n) std::memcpy(dst.raw(), src.raw(), src.nbytes());
+    return;
+  }
+  with_act_type(src.dtype(), "cast", [&](auto ts) {
+    with_act_type(dst.dtype(), "cast", [&](auto td) {
+      using S = decltype(ts);
+      using D = decltype(td);
+      const S* ps = elems<S>(src);
+      D* pd = elems<D>(dst);
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; ++i) store(pd[i], load(ps[i]));
+    });
+  });
 }
 
 }  // namespace m2t::cpu
