@@ -91,13 +91,24 @@ class Backend {
   virtual void bn_momentum_update(const Tensor& mean, const Tensor& var, int g, int64_t n, double alpha,
                                   bool double_unbias, bool stash_full, Tensor& stash_mean, Tensor& stash_var,
                                   Tensor& running_mean, Tensor& running_var) = 0;
-  // y = x·scale[g,c] + shift[g,c], then ReLU if relu. y may alias x.
+  // y = x·scale[g,c] + shift[g,c], then ReLU if relu. y may alias x. y has x's dtype, or is bf16
+  // for an f32 x (a bf16 encoder's conv output normalised: statistics of the f32 values).
   virtual void bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift, bool relu,
                         Tensor& y) = 0;
+  // Training BN of a bf16 encoder: bn_apply's y (bf16) from f32 x, and the normalised input
+  // x̂ = (x − mean)·invstd (bf16: centred and unit-scale, it rounds without cancellation), what
+  // bn_backward_xhat reads instead of x.
+  virtual void bn_apply_xhat(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift,
+                             const Tensor& mean, const Tensor& invstd, bool relu, Tensor& y, Tensor& xhat) = 0;
   // Backward of y = (x − mean)·invstd·γ + β (then ReLU when y_relu is given: its output, for the mask).
   // Accumulates dγ, dβ; writes dx (resized). dy may be modified in place.
   virtual void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G, const Tensor& mean,
                            const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
+  // The same backward from x̂ (bn_apply_xhat; bf16) and an f32 dy (the gradient stream): dγ = Σ dy·x̂,
+  // dβ = Σ dy, dx = γ·invstd·(dy − dβ/M − x̂·dγ/M) written bf16 (what the convolution's backward reads).
+  virtual void bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, Tensor& dy, int64_t C, int G,
+                                const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma,
+                                Tensor& dbeta) = 0;
 
   // --- pooling (ops/pool) ---
   // 3x3 / stride 2 / pad 1 max pool; idx (i32, made so here) receives the argmax (flat input

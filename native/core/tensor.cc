@@ -159,6 +159,18 @@ void Tensor::host_out(void* dst, DType want) const {
   std::memcpy(dst, host.ptr_, nbytes());
 }
 
+Tensor Tensor::view(int64_t offset, const Shape& shape, DType dtype) const {
+  const int64_t bytes = numel_of(shape) * static_cast<int64_t>(dtype_size(dtype));
+  const int64_t esz = static_cast<int64_t>(dtype_size(dtype_));
+  M2T_CHECK(offset >= 0 && offset * esz + bytes <= numel_ * esz, "tensor view: ", dtype_name(dtype), " ",
+            shape_str(shape), " at ", offset, " outside ", dtype_name(dtype_), " ", shape_str(shape_));
+  Tensor t = view(offset, {0});
+  t.shape_ = shape;
+  t.numel_ = t.capacity_ = numel_of(shape);
+  t.dtype_ = dtype;
+  return t;
+}
+
 Tensor Tensor::view(int64_t offset, const Shape& shape) const {
   const int64_t n = numel_of(shape);
   M2T_CHECK(offset >= 0 && offset + n <= numel_, "tensor view: ", shape_str(shape), " at ", offset, " outside ",

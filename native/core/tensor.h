@@ -110,6 +110,9 @@ class Tensor {
 
   // `shape`'s worth of elements starting at element `offset`, sharing this tensor's storage.
   Tensor view(int64_t offset, const Shape& shape) const;
+  // A view of type `dtype` starting `offset` elements (of this tensor's type) in: the same bytes
+  // read as another type (an f32 arena slot holding a bf16 activation). Must fit inside.
+  Tensor view(int64_t offset, const Shape& shape, DType dtype) const;
   // True when both share one storage block.
   bool same_storage(const Tensor& o) const { return storage_ && storage_ == o.storage_; }
 

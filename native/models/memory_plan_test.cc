@@ -84,23 +84,26 @@ INSTANTIATE_TEST_SUITE_P(Sizes, PlanVsAllocator,
                                   i.param.precision;
                          });
 
-// precision 'bf16' stores the encoders' activations in bf16: the plan's arenas take half the bytes
-// of fp32's (each tensor still rounded to 64 bytes; plus the bf16 copy of the images), the model
-// part is unchanged, and the allocator's measured activation peak shrinks by the planned amount.
-TEST(MemoryPlan, Bf16HalvesTheActivationArenas) {
+// precision 'bf16' keeps the student's saved activations in bf16 (BN outputs, x̂ in place of the
+// conv outputs, block outputs): the saved arena takes half the bytes of fp32's (each tensor still
+// rounded to 64 bytes), the work slots stay f32 (conv outputs before BN, the gradient stream), plus
+// the bf16 copy of each encoder's images; the model part is unchanged, and the allocator's
+// measured activation peak shrinks by the planned amount.
+TEST(MemoryPlan, Bf16HalvesTheSavedArena) {
   const Case f{"resnet50", false, 4, 64}, b{"resnet50", false, 4, 64, "bf16"};
   const EncoderPlan ef = plan_encoder(config(f).encoder, 8, 64, 64), eb = plan_encoder(config(b).encoder, 8, 64, 64);
   EXPECT_EQ(ef.act_bytes, 4);
   EXPECT_EQ(eb.act_bytes, 2);
   EXPECT_EQ(ef.image, 0);
   EXPECT_EQ(eb.image, 8 * 64 * 64 * 3);
-  const double arena_f = double(4 * (ef.saved + ef.work())), arena_b = double(2 * (eb.saved + eb.work()));
-  EXPECT_NEAR(arena_b / arena_f, 0.5, 0.005);
+  EXPECT_EQ(ef.work(), eb.work());
+  EXPECT_NEAR(double(2 * eb.saved) / double(4 * ef.saved), 0.5, 0.005);
   const MemoryPlan pf = plan_m2t(config(f), 4, 64, 64), pb = plan_m2t(config(b), 4, 64, 64);
   EXPECT_EQ(pf.model(), pb.model());
-  EXPECT_EQ(pf.activations - pb.activations, int64_t(arena_f - arena_b) - 2 * 2 * eb.image);
-  std::printf("resnet50/4 b4 64px activations: fp32 %lld, bf16 %lld (arenas %.0f -> %.0f)\n",
-              (long long)pf.activations, (long long)pb.activations, arena_f, arena_b);
+  EXPECT_EQ(pf.activations - pb.activations, 4 * ef.saved - 2 * eb.saved - 2 * 2 * eb.image);
+  std::printf("resnet50/4 b4 64px activations: fp32 %lld, bf16 %lld (saved arena %lld -> %lld bytes)\n",
+              (long long)pf.activations, (long long)pb.activations, (long long)(4 * ef.saved),
+              (long long)(2 * eb.saved));
 
   // The allocator: a step's activation peak (peak in use minus the model) in each precision.
   auto measured = [](const Case& k) -> double {
@@ -124,7 +127,7 @@ TEST(MemoryPlan, Bf16HalvesTheActivationArenas) {
   std::printf("measured activation peaks: fp32 %.0f, bf16 %.0f (saved %.0f, planned %lld)\n", mf, mb, mf - mb,
               (long long)(pf.activations - pb.activations));
   EXPECT_NEAR(mf - mb, double(pf.activations - pb.activations), 0.03 * double(pf.activations - pb.activations));
-  EXPECT_LT(mb, 0.6 * mf);
+  EXPECT_LT(mb, 0.7 * mf);
 }
 
 TEST(MemoryPlan, ActivationsLinearInTheBatch) {
@@ -169,9 +172,9 @@ TEST(MemoryPlan, ProbeKeepsNoActivations) {
     std::printf("probe resnet50/4 %s b16 64px: planned %.0f, measured peak %.0f (%+.2f%%)\n", precision, planned,
                 measured, 100.0 * (measured - planned) / planned);
     EXPECT_NEAR(measured, planned, 0.01 * planned);
-    // bf16: the work slots take half the bytes (plus the images' bf16 copy).
+    // bf16: the same f32 work slots (conv outputs are f32) plus the images' bf16 copy.
     if (std::string(precision) == "fp32") fp32_activations = plan_probe(pc, 16, 64, 64).activations;
-    else EXPECT_LT(plan_probe(pc, 16, 64, 64).activations, fp32_activations);
+    else EXPECT_EQ(plan_probe(pc, 16, 64, 64).activations, fp32_activations + 2 * 16 * 64 * 64 * 3);
   }
 }
 

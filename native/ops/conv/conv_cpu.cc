@@ -5,11 +5,13 @@
 // Scratchpads are user-managed: one buffer per calling thread, grown to the largest need, so
 // steady-state iterations allocate nothing (library-managed scratchpads page-faulted per call).
 //
-// Mixed precision (ConvGeom::compute == BF16): activations are bf16 tensors (docs/algorithm.md,
-// "Mixed precision"), read and written by the primitives as they are: x and dy in, y and dx out,
-// all bf16 NHWC. The f32 master weights are reordered straight into the primitive's bf16 blocked
-// layout; the primitives accumulate in f32 and write dw as f32 (the master gradient). The f32 path
-// is the same code with every activation f32.
+// Mixed precision (ConvGeom::compute == BF16): x and dy are bf16 tensors, read as they are (what
+// the bf16 encoder stores: batch norm's outputs and input gradients), or f32 ones rounded to bf16
+// here (round-to-nearest-even, a oneDNN reorder into a per-thread buffer: the same bits). The f32
+// master weights are reordered straight into the primitive's bf16 blocked layout; the primitives
+// accumulate in f32 and write y, dx and dw as f32: batch norm takes its statistics of the f32 y and
+// reads an f32 dy (docs/algorithm.md, "Mixed precision"). The f32 path below is the same code as
+// without mixed precision.
 //
 // Weights reordered for a primitive (and its weight gradient before the reorder back) live only
 // for the call: one 64-byte aligned buffer per layer serves every direction and input shape
@@ -55,6 +57,17 @@ memory scratchpad_for(const PD& pd) {
   return memory(d, engine(), buf.data());
 }
 
+// A per-thread bf16 staging buffer (slot 0: x, slot 1: dy) of at least `md`'s size.
+memory bf16_buffer(const memory::desc& md, int slot) {
+  thread_local std::vector<char> buf[2];
+  const size_t need = md.get_size();
+  if (buf[slot].size() < need) {
+    note_workspace(static_cast<std::ptrdiff_t>(need - buf[slot].size()));
+    buf[slot].resize(need);
+  }
+  return memory(md, engine(), buf[slot].data());
+}
+
 const char* isa_name(dnnl::cpu_isa isa) {
   switch (isa) {
     case dnnl::cpu_isa::sse41: return "SSE4.1";
@@ -86,11 +99,10 @@ class ConvCpu final : public ConvKernel {
     check_act(x, "x");
     check_f32(w, "w");
     Entry& e = entry(x.shape());
-    y.resize_as(e.y_shape, g_.compute, "conv");
-    check_act(y, "y");
+    y.resize_as(e.y_shape, DType::F32, "conv");
     dnnl::stream s(engine());
-    memory src = act(e.src_md, x);
-    memory dst = act(e.dst_md, y);
+    memory src = input(s, e.src_md, x, 0);
+    memory dst(e.dst_md, engine(), y.data());
     memory wm = weights_for(s, e.fwd_pd.weights_desc(), w);
     e.fwd.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst},
                       {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.fwd_pd)}});
@@ -102,11 +114,10 @@ class ConvCpu final : public ConvKernel {
     check_f32(w, "w");
     Entry& e = entry(x_shape);
     ensure_bwd(e);
-    dx.resize_as(x_shape, g_.compute, "conv backward");
-    check_act(dx, "dx");
+    dx.resize_as(x_shape, DType::F32, "conv backward");
     dnnl::stream s(engine());
-    memory ddst = act(e.dst_md, dy);
-    memory dsrc = act(e.src_md, dx);
+    memory ddst = input(s, e.dst_md, dy, 1);
+    memory dsrc(e.src_md, engine(), dx.data());
     memory wm = weights_for(s, e.bwd_data_pd.weights_desc(), w);
     e.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dsrc},
                            {DNNL_ARG_SCRATCHPAD, scratchpad_for(e.bwd_data_pd)}});
@@ -120,8 +131,8 @@ class ConvCpu final : public ConvKernel {
     Entry& e = entry(x.shape());
     ensure_bwd(e);
     dnnl::stream s(engine());
-    memory src = act(e.src_md, x);
-    memory ddst = act(e.dst_md, dy);
+    memory src = input(s, e.src_md, x, 0);
+    memory ddst = input(s, e.dst_md, dy, 1);
     memory user_dw(user_w_md(), engine(), dw.data());
     const bool direct = e.bwd_weights_pd.diff_weights_desc() == user_w_md();
     memory prim_dw = direct ? user_dw : layout_buffer(e.bwd_weights_pd.diff_weights_desc());
@@ -147,15 +158,27 @@ class ConvCpu final : public ConvKernel {
   static void check_f32(const Tensor& t, const char* what) {
     M2T_CHECK(t.dtype() == DType::F32, "conv: ", what, " is ", dtype_name(t.dtype()), ", expected f32");
   }
-  // Activations and their gradients have the compute type.
-  void check_act(const Tensor& t, const char* what) const {
-    M2T_CHECK(t.dtype() == g_.compute, "conv: ", what, " is ", dtype_name(t.dtype()), ", expected ",
-              dtype_name(g_.compute), " (the layer's precision)");
-  }
-  // Compute type of the primitives' bf16-able operands (activations, weights).
+  // Compute type of the primitives' bf16-able operands (src, weights, dst of the backward passes).
   dt ct() const { return bf16_ ? dt::bf16 : dt::f32; }
-  // The activation tensor t as NHWC memory of the compute type (dims from md).
-  memory act(const memory::desc& md, const Tensor& t) const { return memory(md, engine(), const_cast<void*>(t.raw())); }
+  // A primitive-side activation desc: `user` (f32 NHWC) with the compute type.
+  memory::desc compute_md(const memory::desc& user) const {
+    return bf16_ ? memory::desc(user.dims(), dt::bf16, tag::nhwc) : user;
+  }
+  // x and dy: f32, or bf16 when the layer computes in bf16.
+  void check_act(const Tensor& t, const char* what) const {
+    M2T_CHECK(t.dtype() == DType::F32 || (bf16_ && t.dtype() == DType::BF16), "conv: ", what, " is ",
+              dtype_name(t.dtype()), ", expected f32", bf16_ ? " or bf16" : " (the layer's precision is fp32)");
+  }
+  // The activation t as the primitive reads it: t itself (f32 path, or a bf16 tensor), or the
+  // bf16 rounding of an f32 t in `slot`.
+  memory input(dnnl::stream& s, const memory::desc& user_md, const Tensor& t, int slot) {
+    if (t.dtype() == DType::BF16) return memory(compute_md(user_md), engine(), const_cast<void*>(t.raw()));
+    memory user(user_md, engine(), const_cast<float*>(t.data()));
+    if (!bf16_) return user;
+    memory b = bf16_buffer(compute_md(user_md), slot);
+    dnnl::reorder(user, b).execute(s, user, b);
+    return b;
+  }
 
   memory::desc user_w_md() const {
     return memory::desc({g_.cout, g_.cin, g_.kernel, g_.kernel}, dt::f32, tag::oihw);
@@ -202,11 +225,11 @@ class ConvCpu final : public ConvKernel {
               " kernel");
     Entry e;
     e.y_shape = {n, ho, wo, g_.cout};
-    e.src_md = memory::desc({n, g_.cin, h, wd}, ct(), tag::nhwc);
-    e.dst_md = memory::desc({n, g_.cout, ho, wo}, ct(), tag::nhwc);
-    // bf16: src, weights and dst bf16 (f32 accumulation inside).
+    e.src_md = memory::desc({n, g_.cin, h, wd}, dt::f32, tag::nhwc);
+    e.dst_md = memory::desc({n, g_.cout, ho, wo}, dt::f32, tag::nhwc);
+    // bf16: src and weights bf16, dst f32 (what the next op, batch norm, reads).
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                      e.src_md, any_w_md(ct()), e.dst_md, strides(), pads(), pads());
+                                      compute_md(e.src_md), any_w_md(ct()), e.dst_md, strides(), pads(), pads());
     e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, user_scratchpad(), engine());
     e.fwd = dnnl::convolution_forward(e.fwd_pd);
     return cache_.emplace(key, std::move(e)).first->second;
@@ -215,14 +238,14 @@ class ConvCpu final : public ConvKernel {
   void ensure_bwd(Entry& e) {
     std::lock_guard<std::mutex> lock(mu_);
     if (e.has_bwd) return;
-    // bf16: diff_dst, weights and diff_src bf16; backward weights: src and diff_dst bf16,
+    // bf16: diff_dst and weights bf16, diff_src f32; backward weights: src and diff_dst bf16,
     // diff_weights f32 (the master weights' gradient).
     dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, e.src_md, any_w_md(ct()),
-                                             e.dst_md, strides(), pads(), pads());
+                                             compute_md(e.dst_md), strides(), pads(), pads());
     e.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bd, user_scratchpad(), engine(), e.fwd_pd);
     e.bwd_data = dnnl::convolution_backward_data(e.bwd_data_pd);
-    dnnl::convolution_backward_weights::desc bw(dnnl::algorithm::convolution_direct, e.src_md, any_w_md(),
-                                                e.dst_md, strides(), pads(), pads());
+    dnnl::convolution_backward_weights::desc bw(dnnl::algorithm::convolution_direct, compute_md(e.src_md),
+                                                any_w_md(), compute_md(e.dst_md), strides(), pads(), pads());
     e.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(bw, user_scratchpad(), engine(), e.fwd_pd);
     e.bwd_weights = dnnl::convolution_backward_weights(e.bwd_weights_pd);
     e.has_bwd = true;

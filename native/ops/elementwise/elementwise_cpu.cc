@@ -24,16 +24,21 @@ void CpuBackend::add_relu(const Tensor& a, const Tensor& b, Tensor& y) {
   });
 }
 
+// y and dy each f32 or bf16 (a bf16 encoder masks its f32 gradient stream with bf16 outputs).
 void CpuBackend::relu_backward(const Tensor& y, Tensor& dy) {
-  check_dtypes("relu_backward", y.dtype(), {&dy});
-  with_act_type(y.dtype(), "relu_backward", [&](auto t) {
-    using T = decltype(t);
-    const T* py = elems<T>(y);
-    T* pd = elems<T>(dy);
-    const int64_t n = y.numel();
-    // Zeroing is exact in either type: the kept values are not re-rounded.
+  M2T_CHECK(y.numel() == dy.numel(), "relu_backward: y ", shape_str(y.shape()), " and dy ", shape_str(dy.shape()),
+            " differ");
+  with_act_type(y.dtype(), "relu_backward", [&](auto ty) {
+    with_act_type(dy.dtype(), "relu_backward", [&](auto td) {
+      using TY = decltype(ty);
+      using TD = decltype(td);
+      const TY* py = elems<TY>(y);
+      TD* pd = elems<TD>(dy);
+      const int64_t n = y.numel();
+      // Zeroing is exact in either type: the kept values are not re-rounded.
 #pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) pd[i] = load(py[i]) > 0.0f ? pd[i] : T{0};
+      for (int64_t i = 0; i < n; ++i) pd[i] = load(py[i]) > 0.0f ? pd[i] : TD{0};
+    });
   });
 }
 

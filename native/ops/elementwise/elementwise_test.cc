@@ -70,6 +70,13 @@ TEST_P(ElementwiseOp, Bf16IsF32OfRoundedInputsRoundedOnce) {
   be.add_inplace(gf, af);
   expect_bf16_of(gb, gf, "bf16 add_inplace");
   EXPECT_THROW(be.add_inplace(gb, af), Error);  // mixed types
+  // A bf16 encoder's f32 gradient stream masked by its bf16 outputs: the f32 mask of the same values.
+  Tensor g32 = to_tensor(w, s), g32ref = to_tensor(w, s);
+  be.relu_backward(yb, g32);
+  be.relu_backward(yf, g32ref);
+  ASSERT_EQ(g32.dtype(), DType::F32);
+  EXPECT_EQ(host(g32), host(g32ref));
+  EXPECT_NE(host(g32), host(to_tensor(w, s)));  // the mask zeroed something
 
   // 1 + 2^-8 is the midpoint of 1 and 1 + 2^-7: ties to even gives 1; 1 + 3·2^-8 → 1 + 2^-6.
   const Tensor t = to_tensor({1 + std::ldexp(1.0, -8), 1 + 3 * std::ldexp(1.0, -8), -2.5, 1e-3}, {4});
