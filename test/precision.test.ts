@@ -42,15 +42,16 @@ describe('precision', () => {
     expect(withIsa('AVX2').bf16).toMatch(/this CPU has AVX2 \(use precision 'fp32'\)$/);
   });
 
-  test("'bf16' stores the encoders' activations in 2 bytes: the planned activations shrink, the model does not", () => {
+  test("'bf16' keeps the student's saved activations in 2 bytes: the planned activations shrink, the model does not", () => {
     const batch = { n: 16, h: 112, w: 112 };
     const big = { arch: 'resnet50' as const, width: 1, smallStem: false, hiddenDim: 4096, outDim: 256, totalIterations: 100 };
     const fp = estimateMemory('Momentum2Teacher', { ...big, precision: 'fp32' }, batch);
     const bf = estimateMemory('Momentum2Teacher', { ...big, precision: 'bf16' }, batch);
     expect(bf.modelBytes).toBe(fp.modelBytes);
-    // The arenas halve; the f32 images, heads and BN statistics do not (a few % of the total here).
-    expect(bf.activationBytes / fp.activationBytes).toBeGreaterThan(0.5);
-    expect(bf.activationBytes / fp.activationBytes).toBeLessThan(0.55);
+    // The saved arena halves (BN outputs, x̂, block outputs in bf16); the work slots (f32 conv
+    // outputs and gradients), the f32 images, heads and BN statistics do not: 0.60 here.
+    expect(bf.activationBytes / fp.activationBytes).toBeGreaterThan(0.55);
+    expect(bf.activationBytes / fp.activationBytes).toBeLessThan(0.65);
   });
 
   test('the experiment takes fp32 or bf16 (default fp32) and names the key otherwise', () => {
