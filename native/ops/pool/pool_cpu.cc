@@ -4,10 +4,30 @@
 #include <vector>
 
 #include "core/allocator.h"
+#include "core/cpu_dispatch.h"
 #include "core/error.h"
 #include "ops/cpu_backend.h"
 
 namespace m2t::cpu {
+namespace {
+
+// One input pixel's channels against an output pixel's running maxima (strict: the first maximum
+// wins, as in PyTorch), compiled for AVX2 and AVX-512 too (core/cpu_dispatch.h); exact comparisons,
+// so every clone gives the same result.
+#define M2T_MAX_RUN(T)                                                                          \
+  M2T_CPU_CLONES void max_run(float* best, int32_t* idx, const T* x, int64_t i0, int64_t C) {   \
+    _Pragma("omp simd") for (int64_t c = 0; c < C; ++c) {                                       \
+      const float v = load(x[c]);                                                                \
+      if (v > best[c]) {                                                                         \
+        best[c] = v;                                                                             \
+        idx[c] = static_cast<int32_t>(i0 + c);                                                   \
+      }                                                                                          \
+    }                                                                                            \
+  }
+M2T_MAX_RUN(float)
+M2T_MAX_RUN(uint16_t)
+
+}  // namespace
 
 void CpuBackend::maxpool_forward(const Tensor& x, Tensor& y, Tensor& idx_t) {
   const int64_t N = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
@@ -34,13 +54,7 @@ void CpuBackend::maxpool_forward(const Tensor& x, Tensor& y, Tensor& idx_t) {
               const int64_t iw = ow * 2 - 1 + kw;
               if (iw < 0 || iw >= W) continue;
               const int64_t i = ((n * H + ih) * W + iw) * C;
-              for (int64_t c = 0; c < C; ++c) {
-                const float v = load(px[i + c]);
-                if (v > best[c]) {  // strict: the first maximum wins, as in PyTorch
-                  best[c] = v;
-                  idx[o + c] = static_cast<int32_t>(i + c);
-                }
-              }
+              max_run(best.data(), idx + o, px + i, i, C);
             }
           }
           // A maximum is one of the inputs: storing it in their type is exact.
