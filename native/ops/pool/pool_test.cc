@@ -27,8 +27,8 @@ Vec maxpool_ref(const Vec& x, int64_t N, int64_t H, int64_t W, int64_t C) {
 }
 
 TEST_P(PoolOp, MaxPoolForwardBackward) {
-  for (int64_t H : {7, 8}) {
-    const int64_t N = 2, W = H + 1, C = 3;
+  for (auto [H, C] : {std::pair<int64_t, int64_t>{7, 3}, {8, 3}, {8, 21}}) {  // 21: vector + remainder lanes
+    const int64_t N = 2, W = H + 1;
     const Shape xs{N, H, W, C};
     const Vec x = random_vec(numel_of(xs), 41);  // distinct values: no ties within a window
     Tensor xt = to_tensor(x, xs), y, dx;
