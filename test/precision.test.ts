@@ -3,6 +3,7 @@
 // native/tests/precision_test.cc and native/ops/conv/conv_test.cc.
 import { spawnSync } from 'child_process';
 import * as path from 'path';
+import { estimateMemory } from '../lib/engine';
 import { pretrainBase } from '../lib/experiment';
 
 const addon = path.join(__dirname, '..', process.env.M2T_ADDON_DIR ?? 'build/Release', 'm2t.node');
@@ -39,6 +40,18 @@ describe('precision', () => {
     expect(out.bf16).toBe(
       "Error: precision 'bf16' needs a CPU with AVX512-BF16 or AMX; this CPU has AVX512 (use precision 'fp32')");
     expect(withIsa('AVX2').bf16).toMatch(/this CPU has AVX2 \(use precision 'fp32'\)$/);
+  });
+
+  test("'bf16' keeps the student's saved activations in 2 bytes: the planned activations shrink, the model does not", () => {
+    const batch = { n: 16, h: 112, w: 112 };
+    const big = { arch: 'resnet50' as const, width: 1, smallStem: false, hiddenDim: 4096, outDim: 256, totalIterations: 100 };
+    const fp = estimateMemory('Momentum2Teacher', { ...big, precision: 'fp32' }, batch);
+    const bf = estimateMemory('Momentum2Teacher', { ...big, precision: 'bf16' }, batch);
+    expect(bf.modelBytes).toBe(fp.modelBytes);
+    // The saved arena halves (BN outputs, x̂, block outputs in bf16); the work slots (f32 conv
+    // outputs and gradients), the f32 images, heads and BN statistics do not: 0.60 here.
+    expect(bf.activationBytes / fp.activationBytes).toBeGreaterThan(0.55);
+    expect(bf.activationBytes / fp.activationBytes).toBeLessThan(0.65);
   });
 
   test('the experiment takes fp32 or bf16 (default fp32) and names the key otherwise', () => {

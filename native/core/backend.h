@@ -8,6 +8,12 @@
 // augmented view) that get their own batch-norm statistics. Every tensor argument lives on the
 // backend's device, per-channel statistics included: a step never waits on the host. Scalars
 // passed by value (learning rate, α, τ) are host-side schedule values.
+//
+// Activation dtypes (docs/algorithm.md, "Mixed precision"): the encoder's ops — convolution, batch
+// norm, pooling, the elementwise ops — take activations and their gradients as f32 or bf16 and
+// compute in f32 inside; an op's activation output takes its activation input's dtype (a fresh
+// output tensor is made so; an existing one of another dtype is an Error, Tensor::resize_as).
+// Per-channel statistics, parameters, gradients of parameters and everything else stay f32.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -22,9 +28,10 @@ namespace m2t {
 
 struct ConvGeom {
   int64_t cin, cout, kernel, stride, pad;
-  // F32, or BF16 for mixed precision: the kernel casts x, dy and w to bf16 itself and computes
-  // in bf16 with f32 accumulation; y, dx and dw stay f32 (docs/algorithm.md, "Mixed precision").
-  // make_conv throws Error naming the CPU's ISA when the machine has no bf16 convolution.
+  // F32, or BF16 for mixed precision: x, dy, y and dx are bf16 tensors, the f32 master weights
+  // are cast to bf16 by the kernel, products accumulate in f32 and dw is written f32
+  // (docs/algorithm.md, "Mixed precision"). make_conv throws Error naming the CPU's ISA when the
+  // machine has no bf16 convolution.
   DType compute = DType::F32;
 };
 
@@ -33,11 +40,11 @@ struct ConvGeom {
 class ConvKernel {
  public:
   virtual ~ConvKernel() = default;
-  // x [N,H,W,cin], w [cout,cin,k,k] (OIHW) -> y [N,Ho,Wo,cout] (resized here).
+  // x [N,H,W,cin], w [cout,cin,k,k] (OIHW) -> y [N,Ho,Wo,cout] (resized here). x, y: the compute type.
   virtual void forward(const Tensor& x, const Tensor& w, Tensor& y) = 0;
-  // dy, w -> dx shaped like the forward input [N,H,W,cin] (resized here).
+  // dy, w -> dx shaped like the forward input [N,H,W,cin] (resized here). dy, dx: the compute type.
   virtual void backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, Tensor& dx) = 0;
-  // x, dy -> dw (OIHW, overwritten).
+  // x, dy (the compute type) -> dw (f32, OIHW, overwritten).
   virtual void backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw) = 0;
 };
 
@@ -84,13 +91,24 @@ class Backend {
   virtual void bn_momentum_update(const Tensor& mean, const Tensor& var, int g, int64_t n, double alpha,
                                   bool double_unbias, bool stash_full, Tensor& stash_mean, Tensor& stash_var,
                                   Tensor& running_mean, Tensor& running_var) = 0;
-  // y = x·scale[g,c] + shift[g,c], then ReLU if relu. y may alias x.
+  // y = x·scale[g,c] + shift[g,c], then ReLU if relu. y may alias x. y has x's dtype, or is bf16
+  // for an f32 x (a bf16 encoder's conv output normalised: statistics of the f32 values).
   virtual void bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift, bool relu,
                         Tensor& y) = 0;
+  // Training BN of a bf16 encoder: bn_apply's y (bf16) from f32 x, and the normalised input
+  // x̂ = (x − mean)·invstd (bf16: centred and unit-scale, it rounds without cancellation), what
+  // bn_backward_xhat reads instead of x.
+  virtual void bn_apply_xhat(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift,
+                             const Tensor& mean, const Tensor& invstd, bool relu, Tensor& y, Tensor& xhat) = 0;
   // Backward of y = (x − mean)·invstd·γ + β (then ReLU when y_relu is given: its output, for the mask).
   // Accumulates dγ, dβ; writes dx (resized). dy may be modified in place.
   virtual void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G, const Tensor& mean,
                            const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
+  // The same backward from x̂ (bn_apply_xhat; bf16) and an f32 dy (the gradient stream): dγ = Σ dy·x̂,
+  // dβ = Σ dy, dx = γ·invstd·(dy − dβ/M − x̂·dγ/M) written bf16 (what the convolution's backward reads).
+  virtual void bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, Tensor& dy, int64_t C, int G,
+                                const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma,
+                                Tensor& dbeta) = 0;
 
   // --- pooling (ops/pool) ---
   // 3x3 / stride 2 / pad 1 max pool; idx (i32, made so here) receives the argmax (flat input
@@ -98,7 +116,9 @@ class Backend {
   virtual void maxpool_forward(const Tensor& x, Tensor& y, Tensor& idx) = 0;
   virtual void maxpool_backward(const Tensor& dy, const Tensor& idx, const Shape& x_shape,
                                 Tensor& dx) = 0;
-  // [N,H,W,C] -> [N,C] mean over H·W, and back.
+  // [N,H,W,C] -> [N,C] mean over H·W, and back. The pooled features y and their gradient dy are
+  // f32 whatever x is (the heads' input: the encoder's bf16 → f32 boundary); dx keeps its dtype
+  // (f32 when it has none yet).
   virtual void avgpool_forward(const Tensor& x, Tensor& y) = 0;
   virtual void avgpool_backward(const Tensor& dy, const Shape& x_shape, Tensor& dx) = 0;
 
@@ -109,8 +129,11 @@ class Backend {
   virtual void relu_backward(const Tensor& y, Tensor& dy) = 0;
   // y ← y + x
   virtual void add_inplace(Tensor& y, const Tensor& x) = 0;
-  // x ← x·s
+  // x ← x·s (f32)
   virtual void scale(Tensor& x, float s) = 0;
+  // dst ← src converted to dst's dtype (f32 ↔ bf16, round to nearest even; the same dtype copies),
+  // resized to src's shape: the image batch entering a bf16 encoder.
+  virtual void cast(const Tensor& src, Tensor& dst) = 0;
   // y = [a; b] along dim 0 (resized): the two views as one batch, [x1; x2] or [x2; x1].
   virtual void concat2(const Tensor& a, const Tensor& b, Tensor& y) = 0;
 

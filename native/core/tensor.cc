@@ -84,6 +84,14 @@ void Tensor::resize(const Shape& shape) {
   numel_ = n;
 }
 
+void Tensor::resize_as(const Shape& shape, DType dtype, const char* what) {
+  if (dtype_ != dtype) {
+    M2T_CHECK(!storage_, what, ": output is ", dtype_name(dtype_), ", expected ", dtype_name(dtype));
+    dtype_ = dtype;
+  }
+  resize(shape);
+}
+
 void Tensor::zero() {
   if (!numel_) return;
   if (device_.is_cpu())
@@ -149,6 +157,18 @@ void Tensor::host_out(void* dst, DType want) const {
   }
   Tensor host = to(Device::cpu());
   std::memcpy(dst, host.ptr_, nbytes());
+}
+
+Tensor Tensor::view(int64_t offset, const Shape& shape, DType dtype) const {
+  const int64_t bytes = numel_of(shape) * static_cast<int64_t>(dtype_size(dtype));
+  const int64_t esz = static_cast<int64_t>(dtype_size(dtype_));
+  M2T_CHECK(offset >= 0 && offset * esz + bytes <= numel_ * esz, "tensor view: ", dtype_name(dtype), " ",
+            shape_str(shape), " at ", offset, " outside ", dtype_name(dtype_), " ", shape_str(shape_));
+  Tensor t = view(offset, {0});
+  t.shape_ = shape;
+  t.numel_ = t.capacity_ = numel_of(shape);
+  t.dtype_ = dtype;
+  return t;
 }
 
 Tensor Tensor::view(int64_t offset, const Shape& shape) const {

@@ -84,6 +84,10 @@ class Tensor {
   // Reallocates only when the element count grows (a view then detaches from its arena);
   // contents are unspecified afterwards.
   void resize(const Shape& shape);
+  // An op's output of type `dtype`: resize(shape) when the tensor already has that type; a tensor
+  // with no storage yet (default-constructed) becomes one of that type; any other type is an Error
+  // naming `what` (an arena view is never silently replaced by a fresh allocation).
+  void resize_as(const Shape& shape, DType dtype, const char* what);
   void zero();
   void fill(float v);  // f32 only
   void copy_from(const Tensor& other);          // same numel and dtype; any devices
@@ -96,6 +100,9 @@ class Tensor {
   void copy_to_host(float* dst) const { host_out(dst, DType::F32); }
   void copy_from_host(const int32_t* src) { host_in(src, DType::I32); }
   void copy_to_host(int32_t* dst) const { host_out(dst, DType::I32); }
+  // bf16 tensors: the raw 16-bit patterns (f32_to_bf16 / bf16_to_f32 convert).
+  void copy_from_host(const uint16_t* src) { host_in(src, DType::BF16); }
+  void copy_to_host(uint16_t* dst) const { host_out(dst, DType::BF16); }
 
   // f32 host memory owned elsewhere (a data-loader batch buffer), kept alive by `owner` for as
   // long as this tensor or a copy of it lives: no copy is made.
@@ -103,6 +110,9 @@ class Tensor {
 
   // `shape`'s worth of elements starting at element `offset`, sharing this tensor's storage.
   Tensor view(int64_t offset, const Shape& shape) const;
+  // A view of type `dtype` starting `offset` elements (of this tensor's type) in: the same bytes
+  // read as another type (an f32 arena slot holding a bf16 activation). Must fit inside.
+  Tensor view(int64_t offset, const Shape& shape, DType dtype) const;
   // True when both share one storage block.
   bool same_storage(const Tensor& o) const { return storage_ && storage_ == o.storage_; }
 

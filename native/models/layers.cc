@@ -41,12 +41,14 @@ void BatchNorm::register_in(Registry& r) {
 // docs/algorithm.md, "Batch norm": statistics, their fold into the affine map and the running
 // statistics all stay on the device; only the momentum-BN schedule (α, pairs, which call of a
 // pair) is host state, and it advances without reading anything back.
-void BatchNorm::forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode, bool relu) {
+void BatchNorm::forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode, bool relu, Tensor* xhat) {
   const int64_t C = C_;
   M2T_CHECK(x.shape().back() == C, name_, ": input ", shape_str(x.shape()), " does not have ", C, " channels");
   M2T_CHECK(x.dim(0) % G == 0, name_, ": batch ", x.dim(0), " does not split into ", G, " views");
   G_ = G;
   relu_ = relu;
+  xhat_ = nullptr;
+  M2T_CHECK(!xhat || mode == BnMode::Train, name_, ": x̂ is saved for training batch norm only");
   if (mode == BnMode::Infer) {
     be.bn_fold_infer(running_mean, running_var, gamma.value, beta.value, G, scale_, shift_);
     be.bn_apply(x, C, G, scale_, shift_, relu, y);
@@ -60,7 +62,12 @@ void BatchNorm::forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode m
     // reference's separate calls do), with the unbiased variance.
     be.bn_fold_train(mean_, var_, n, gamma.value, beta.value, running_mean, running_var, num_batches_tracked, invstd_,
                      scale_, shift_);
-    be.bn_apply(x, C, G, scale_, shift_, relu, y);
+    if (xhat) {
+      be.bn_apply_xhat(x, C, G, scale_, shift_, mean_, invstd_, relu, y, *xhat);
+      xhat_ = xhat;
+    } else {
+      be.bn_apply(x, C, G, scale_, shift_, relu, y);
+    }
     return;
   }
   // Momentum BN. Groups are the successive calls of the reference, in call order; both calls of a
@@ -88,7 +95,10 @@ void BatchNorm::forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode m
 }
 
 void BatchNorm::backward(Backend& be, const Tensor& x, const Tensor& y, Tensor& dy, Tensor& dx) {
-  be.bn_backward(x, relu_ ? &y : nullptr, dy, C_, G_, mean_, invstd_, gamma.value, dx, gamma.grad, beta.grad);
+  if (xhat_)
+    be.bn_backward_xhat(*xhat_, relu_ ? &y : nullptr, dy, C_, G_, invstd_, gamma.value, dx, gamma.grad, beta.grad);
+  else
+    be.bn_backward(x, relu_ ? &y : nullptr, dy, C_, G_, mean_, invstd_, gamma.value, dx, gamma.grad, beta.grad);
 }
 
 Linear::Linear(std::string name, int64_t in, int64_t out, Device dev) {

@@ -37,9 +37,12 @@ class BatchNorm {
   static constexpr float kEps = 1e-5f;
   BatchNorm(std::string name, int64_t channels, Device dev = Device::cpu());
   void register_in(Registry& r);
-  // x: NHWC or [N, C]; G groups along N. relu fuses a ReLU after the affine map.
-  void forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode, bool relu);
+  // x: NHWC or [N, C]; G groups along N. relu fuses a ReLU after the affine map. xhat (a bf16
+  // encoder's training forward: f32 x, bf16 y): also write x̂ = (x − μ)·invstd there, bf16, which
+  // the backward then reads instead of x (docs/algorithm.md, "Mixed precision"); Train mode only.
+  void forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode, bool relu, Tensor* xhat = nullptr);
   // Train mode only. y is the forward output (needed for the ReLU mask when relu). dy may be clobbered.
+  // x is the forward's input; unused (may be overwritten) when the forward wrote x̂.
   void backward(Backend& be, const Tensor& x, const Tensor& y, Tensor& dy, Tensor& dx);
 
   int64_t channels() const { return C_; }
@@ -60,6 +63,7 @@ class BatchNorm {
   int64_t C_;
   int G_ = 1;
   bool relu_ = false;
+  const Tensor* xhat_ = nullptr;  // where the last forward wrote x̂, if it did
   Tensor mean_, var_, invstd_, scale_, shift_;  // [G·C] on the device
 };
 

@@ -54,7 +54,8 @@ MemoryPlan plan_m2t(const M2TConfig& c, int64_t n, int64_t h, int64_t w) {
   const int64_t image = N * h * w * 3;
   const int64_t heads = 3 * image + 2 * N * F + 10 * N * H + 3 * N * O + 5 * N * O + 2 * N + N * F;
   const int64_t bn_stats = 10 * (e.buffers + 3 * H);
-  m.activations = 4 * (e.saved + e.work() + heads + bn_stats + 2 * e.pool_idx);
+  // The encoders' activations in their dtype (the student keeps, the teacher shares the work slots).
+  m.activations = e.act_bytes * (e.saved + 2 * e.image) + 4 * (e.work() + heads + bn_stats + 2 * e.pool_idx);
   return m;
 }
 

@@ -22,7 +22,7 @@ MemoryPlan plan_probe(const ProbeConfig& cfg, int64_t n, int64_t h, int64_t w) {
   // The encoder keeps nothing (work slots only); the input, features, max-pool argmax, fc output,
   // logits and their gradients, and BN statistics (inference: scale and shift; the classifier's BN
   // trains: five per channel).
-  m.activations = 4 * (e.work() + n * h * w * 3 + n * e.feat + e.pool_idx + 4 * n * K + e.buffers + 5 * K);
+  m.activations = e.activation_bytes(/*keep=*/false) + 4 * (n * h * w * 3 + n * e.feat + e.pool_idx + 4 * n * K + e.buffers + 5 * K);
   return m;
 }
 

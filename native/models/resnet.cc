@@ -29,7 +29,11 @@ int64_t scaled(int64_t c, double width) { return std::max<int64_t>(1, std::lroun
 
 // Output size of every strided layer here: 3x3/pad 1, 1x1/pad 0, the 7x7/2/pad 3 stem, the 3x3/2/pad 1 pool.
 int64_t strided(int64_t h, int64_t stride) { return (h - 1) / stride + 1; }
-int64_t rounded(const Shape& s) { return (numel_of(s) + 15) / 16 * 16; }
+// Elements of `bytes`-sized type for shape s, rounded up to whole 64 bytes.
+int64_t rounded(const Shape& s, int64_t bytes) {
+  const int64_t per = 64 / bytes;
+  return (numel_of(s) + per - 1) / per * per;
+}
 
 // A block's activation shapes for input `in`: a1 = conv1's output (and bn1's), a2 = conv2's, out
 // = the block's (conv3's for a bottleneck, conv2's for a basic block; the shortcut's).
@@ -54,8 +58,11 @@ struct Downsample {
       : conv(be, p + ".downsample.0.weight", cin, cout, 1, stride, 0, ct), bn(p + ".downsample.1", cout, be.device()) {}
   Conv2d conv;
   BatchNorm bn;
-  Tensor a, b, da, dx;
+  Tensor a, xh, b, da, dx;
 };
+
+// The x̂ a training BN saves (bf16 encoders bind one when training), else null.
+Tensor* xhat_for(Tensor& xh, BnMode mode) { return xh.raw() && mode == BnMode::Train ? &xh : nullptr; }
 
 // What both block kinds share: their (conv, BN) units in PyTorch's order, and the shortcut.
 class BlockBase : public Block {
@@ -85,7 +92,7 @@ class BlockBase : public Block {
   const Tensor& shortcut_forward(Backend& be, const Tensor& x, int G, BnMode mode) {
     if (!down_) return x;
     down_->conv.forward(x, down_->a);
-    down_->bn.forward(be, down_->a, down_->b, G, mode, false);
+    down_->bn.forward(be, down_->a, down_->b, G, mode, false, xhat_for(down_->xh, mode));
     return down_->b;
   }
   // g = ∂L/∂(main + shortcut); adds the shortcut's input gradient into dx.
@@ -99,11 +106,12 @@ class BlockBase : public Block {
   // The shortcut's tensors (a block's output shape `out`, input `in`); see BasicBlock::bind.
   void bind_shortcut(ArenaBinder& b, const Shape& in, const Shape& out) {
     if (!down_) return;
-    down_->a = b.keep_or(ArenaBinder::A, out);
+    down_->a = b.conv_out(ArenaBinder::A, out);
+    down_->xh = b.xhat(out);
     down_->b = b.at(ArenaBinder::C, out);
     if (b.saved) {
       down_->da = b.at(ArenaBinder::B, out);
-      down_->dx = b.at(ArenaBinder::C, in);
+      down_->dx = b.at_f32(ArenaBinder::C, in);
     }
   }
   Tensor bind_out(ArenaBinder& b, const Shape& s, int out_slot) { return b.saved ? b.keep(s) : b.at(out_slot, s); }
@@ -132,15 +140,17 @@ class BasicBlock final : public BlockBase {
   Shape bind(ArenaBinder& b, const Shape& in, int out_slot) override {
     using S = ArenaBinder;
     const BlockShapes s = block_shapes(false, in, planes_, stride_);
-    a1_ = b.keep_or(S::A, s.a1);
+    a1_ = b.conv_out(S::A, s.a1);
+    xh1_ = b.xhat(s.a1);
     r1_ = b.keep_or(S::B, s.a1);
-    a2_ = b.keep_or(S::A, s.out);
+    a2_ = b.conv_out(S::A, s.out);
+    xh2_ = b.xhat(s.out);
     b2_ = b.at(S::B, s.out);
     bind_shortcut(b, in, s.out);
     out = bind_out(b, s.out, out_slot);
     if (b.saved) {
       da2_ = b.at(S::A, s.out);
-      dr1_ = b.at(S::B, s.a1);
+      dr1_ = b.at_f32(S::B, s.a1);
       da1_ = b.at(S::A, s.a1);
     }
     return s.out;
@@ -148,9 +158,9 @@ class BasicBlock final : public BlockBase {
   void forward(Backend& be, const Tensor& x, int G, BnMode mode) override {
     x_ = &x;
     conv1_.forward(x, a1_);
-    bn1_.forward(be, a1_, r1_, G, mode, true);
+    bn1_.forward(be, a1_, r1_, G, mode, true, xhat_for(xh1_, mode));
     conv2_.forward(r1_, a2_);
-    bn2_.forward(be, a2_, b2_, G, mode, false);
+    bn2_.forward(be, a2_, b2_, G, mode, false, xhat_for(xh2_, mode));
     be.add_relu(b2_, shortcut_forward(be, x, G, mode), out);
   }
   void backward(Backend& be, Tensor& dout, Tensor& dx) override {
@@ -167,7 +177,7 @@ class BasicBlock final : public BlockBase {
   BatchNorm bn1_;
   Conv2d conv2_;
   BatchNorm bn2_;
-  Tensor a1_, r1_, a2_, b2_, da2_, dr1_, da1_;
+  Tensor a1_, xh1_, r1_, a2_, xh2_, b2_, da2_, dr1_, da1_;
 };
 
 // 1x1 → BN → ReLU → 3x3 (stride) → BN → ReLU → 1x1 (4·planes) → BN, + shortcut, ReLU.
@@ -190,19 +200,22 @@ class BottleneckBlock final : public BlockBase {
   Shape bind(ArenaBinder& b, const Shape& in, int out_slot) override {
     using S = ArenaBinder;
     const BlockShapes s = block_shapes(true, in, planes_, stride_);
-    a1_ = b.keep_or(S::A, s.a1);
+    a1_ = b.conv_out(S::A, s.a1);
+    xh1_ = b.xhat(s.a1);
     r1_ = b.keep_or(S::B, s.a1);
-    a2_ = b.keep_or(S::A, s.a2);
+    a2_ = b.conv_out(S::A, s.a2);
+    xh2_ = b.xhat(s.a2);
     r2_ = b.keep_or(S::B, s.a2);
-    a3_ = b.keep_or(S::A, s.out);
+    a3_ = b.conv_out(S::A, s.out);
+    xh3_ = b.xhat(s.out);
     b3_ = b.at(S::B, s.out);
     bind_shortcut(b, in, s.out);
     out = bind_out(b, s.out, out_slot);
     if (b.saved) {
       da3_ = b.at(S::A, s.out);
-      dr2_ = b.at(S::B, s.a2);
+      dr2_ = b.at_f32(S::B, s.a2);
       da2_ = b.at(S::A, s.a2);
-      dr1_ = b.at(S::B, s.a1);
+      dr1_ = b.at_f32(S::B, s.a1);
       da1_ = b.at(S::A, s.a1);
     }
     return s.out;
@@ -210,11 +223,11 @@ class BottleneckBlock final : public BlockBase {
   void forward(Backend& be, const Tensor& x, int G, BnMode mode) override {
     x_ = &x;
     conv1_.forward(x, a1_);
-    bn1_.forward(be, a1_, r1_, G, mode, true);
+    bn1_.forward(be, a1_, r1_, G, mode, true, xhat_for(xh1_, mode));
     conv2_.forward(r1_, a2_);
-    bn2_.forward(be, a2_, r2_, G, mode, true);
+    bn2_.forward(be, a2_, r2_, G, mode, true, xhat_for(xh2_, mode));
     conv3_.forward(r2_, a3_);
-    bn3_.forward(be, a3_, b3_, G, mode, false);
+    bn3_.forward(be, a3_, b3_, G, mode, false, xhat_for(xh3_, mode));
     be.add_relu(b3_, shortcut_forward(be, x, G, mode), out);
   }
   void backward(Backend& be, Tensor& dout, Tensor& dx) override {
@@ -235,14 +248,14 @@ class BottleneckBlock final : public BlockBase {
   BatchNorm bn2_;
   Conv2d conv3_;
   BatchNorm bn3_;
-  Tensor a1_, r1_, a2_, r2_, a3_, b3_, da3_, dr2_, da2_, dr1_, da1_;
+  Tensor a1_, xh1_, r1_, a2_, xh2_, r2_, a3_, xh3_, b3_, da3_, dr2_, da2_, dr1_, da1_;
 };
 
 }  // namespace
 
 Tensor ArenaBinder::keep(const Shape& s) {
   Tensor t = saved->view(off, s);
-  off += rounded(s);
+  off += rounded(s, act_bytes);
   return t;
 }
 
@@ -250,11 +263,14 @@ EncoderPlan plan_encoder(const EncoderConfig& cfg, int64_t n, int64_t h, int64_t
   validate(cfg);
   const ArchSpec& a = *find_arch(cfg.arch);
   EncoderPlan p;
+  p.act_bytes = static_cast<int64_t>(dtype_size(cfg.activation_dtype()));
+  auto rounded = [&](const Shape& s) { return m2t::rounded(s, p.act_bytes); };
   auto bn = [&](int64_t ch) { p.params += 2 * ch, p.buffers += 2 * ch + 1; };
   auto act = [&](const Shape& s, int copies_kept) {
     p.saved += copies_kept * rounded(s);
-    p.slot = std::max(p.slot, rounded(s));
+    p.slot = std::max(p.slot, m2t::rounded(s, 4));
   };
+  if (cfg.activation_dtype() != DType::F32) p.image = rounded({n, h, w, 3});
   const int64_t stem = scaled(64, cfg.width);
   const int64_t k = cfg.small_stem ? 3 : 7;
   p.params += 3 * stem * k * k;
@@ -288,13 +304,13 @@ EncoderPlan plan_encoder(const EncoderConfig& cfg, int64_t n, int64_t h, int64_t
         bn(cout);
         act(b.out, 1);
       }
-      p.slot = std::max(p.slot, rounded(x));
+      p.slot = std::max(p.slot, m2t::rounded(x, 4));
       x = b.out;
       cin = cout;
     }
   }
   p.feat = cin;
-  if (n == 0) p.saved = p.slot = 0;
+  if (n == 0) p.saved = p.slot = p.image = 0;
   return p;
 }
 
@@ -359,13 +375,18 @@ void ResNet::bind(const Shape& xs) {
   b.saved = keep_ ? (saved_src_ ? saved_src_ : &own_saved_) : nullptr;
   b.work = work_src_ ? work_src_ : &own_work_;
   b.slot = p.slot;
-  if (b.saved && b.saved->numel() < p.saved) *b.saved = Tensor({p.saved}, be_.device());
-  if (b.work->numel() < p.work()) *b.work = Tensor({p.work()}, be_.device());
+  b.act_bytes = p.act_bytes;
+  const DType act = cfg_.activation_dtype();
+  b.act = act;
+  if (b.saved && (b.saved->numel() < p.saved || b.saved->dtype() != act)) *b.saved = Tensor({p.saved}, be_.device(), act);
+  if (b.work->numel() < p.work() || b.work->dtype() != DType::F32) *b.work = Tensor({p.work()}, be_.device());
+  if (p.image && (xin_.numel() < p.image || xin_.dtype() != act)) xin_ = Tensor({p.image}, be_.device(), act);
   const int64_t stem = bn1_->channels();
   Shape h = {xs[0], cfg_.small_stem ? xs[1] : strided(xs[1], 2), cfg_.small_stem ? xs[2] : strided(xs[2], 2), stem};
   const Shape c1 = h;
   // Keeping nothing: c1 A → r1 B → pool P0 (small stem: r1 P0); block i reads P[i%2], writes P[1-i%2].
-  c1_ = b.keep_or(S::A, c1);
+  c1_ = b.conv_out(S::A, c1);
+  xc1_ = b.xhat(c1);
   if (cfg_.small_stem) {
     r1_ = b.keep_or(S::P0, c1);
   } else {
@@ -378,7 +399,7 @@ void ResNet::bind(const Shape& xs) {
     // The backward's block gradients ping-pong P0/P1 at whatever shape each block needs.
     g0_ = b.work->view(S::P0 * p.slot, {p.slot});
     g1_ = b.work->view(S::P1 * p.slot, {p.slot});
-    dr1_ = b.at(S::A, c1);
+    dr1_ = b.at_f32(S::A, c1);
     dc1_ = b.at(S::B, c1);
     M2T_CHECK(b.off == p.saved, "memory plan: the encoder kept ", b.off, " floats, the plan says ", p.saved);
   }
@@ -387,10 +408,17 @@ void ResNet::bind(const Shape& xs) {
 const Tensor& ResNet::forward(const Tensor& x, int G, BnMode mode) {
   M2T_CHECK(x.ndim() == 4 && x.dim(3) == 3, "encoder input must be [N, H, W, 3] (NHWC), got ",
             shape_str(x.shape()));
+  M2T_CHECK(x.dtype() == DType::F32, "encoder input must be f32 images, got ", dtype_name(x.dtype()));
   bind(x.shape());
   x_ = &x;
-  conv1_->forward(x, c1_);
-  bn1_->forward(be_, c1_, r1_, G, mode, true);
+  if (cfg_.activation_dtype() != DType::F32) {
+    // bf16 encoder: the images are rounded to bf16 once, here (the first conv reads them twice).
+    xin_.resize(x.shape());
+    be_.cast(x, xin_);
+    x_ = &xin_;
+  }
+  conv1_->forward(*x_, c1_);
+  bn1_->forward(be_, c1_, r1_, G, mode, true, xhat_for(xc1_, mode));
   const Tensor* h = &r1_;
   if (!cfg_.small_stem) {
     be_.maxpool_forward(r1_, p_, pool_idx_);

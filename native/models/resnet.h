@@ -19,6 +19,9 @@ struct EncoderConfig {
   // "fp32" or "bf16": the convolutions' arithmetic (docs/algorithm.md, "Mixed precision").
   std::string precision = setting_default_string("precision");
   DType conv_compute() const { return precision == "bf16" ? DType::BF16 : DType::F32; }
+  // The type of the encoder's stored activations (batch-norm outputs, x̂, block outputs; the
+  // convolutions' type). Conv outputs before batch norm and gradients stay f32 (EncoderPlan).
+  DType activation_dtype() const { return conv_compute(); }
 };
 
 // Throws RangeError naming `arch` or `width` when they are not valid (ranges: the settings table).
@@ -28,22 +31,30 @@ void validate(const EncoderConfig& cfg);
 // Every activation is a view of one of two arenas:
 // - saved: what the backward reads, kept from the forward (only when the encoder trains): the stem's
 //   conv and BN outputs, the pool output, and per block each conv output, each BN+ReLU output, the
-//   block output and the shortcut conv output — each once, never a copy;
+//   block output and the shortcut conv output — each once, never a copy. bf16 keeps each batch
+//   norm's x̂ (bf16) in place of its conv output (which then lives in work slot A, f32);
 // - work: kWorkSlots slots of the largest activation, shared by every layer in turn (and, through
 //   use_arenas, by the teacher and the student): P0/P1 ping-pong the block inputs/outputs of a
 //   forward that keeps nothing and the block gradients of the backward; A/B/C hold a block's
 //   temporaries (its BN outputs nothing reads later, its gradient buffers), alternating so that each
 //   op's input and output never share a slot.
-// Sizes are floats, each tensor rounded up to 16 (64-byte aligned views).
+// The saved arena and the converted images hold the activation dtype (act_bytes each: 4 for fp32,
+// 2 for bf16, EncoderConfig::activation_dtype); the work arena is f32 (conv outputs and gradients
+// are f32 in either precision), a bf16 tensor in a slot taking its first bytes. Sizes count
+// elements of the arena's type, each tensor rounded up to 64 bytes (aligned views).
 struct EncoderPlan {
   static constexpr int kWorkSlots = 5;
   int64_t params = 0;   // trainable elements
   int64_t buffers = 0;  // BN running statistics and counters
   int64_t feat = 0;     // feature width
-  int64_t saved = 0;    // the saved arena (when training)
-  int64_t slot = 0;     // one work slot
+  int64_t act_bytes = 4;  // bytes per activation element
+  int64_t saved = 0;    // the saved arena (when training), act_bytes elements
+  int64_t slot = 0;     // one work slot, f32 elements
+  int64_t image = 0;    // the input images converted to bf16 (bf16 only; the first conv's input)
   int64_t pool_idx = 0; // i32 argmax of the max pool (when training with the ImageNet stem)
   int64_t work() const { return kWorkSlots * slot; }
+  // Bytes of the encoder's own activation storage: arenas and converted input.
+  int64_t activation_bytes(bool keep) const { return act_bytes * ((keep ? saved : 0) + image) + 4 * work(); }
 };
 // The plan for an input [n, h, w, 3] (n = h = w = 0: parameters only). Pure: allocates nothing.
 EncoderPlan plan_encoder(const EncoderConfig& cfg, int64_t n, int64_t h, int64_t w);
@@ -67,13 +78,22 @@ struct MemoryPlan {
 struct ArenaBinder {
   Tensor* saved = nullptr;  // null: the forward keeps nothing (teacher, frozen encoder)
   Tensor* work = nullptr;
-  int64_t slot = 0;
-  int64_t off = 0;  // next free float of `saved`
+  int64_t slot = 0;       // f32 elements
+  DType act = DType::F32; // the stored activations' type (the saved arena's)
+  int64_t act_bytes = 4;  // of act
+  int64_t off = 0;  // next free element of `saved`
   enum Slot { P0 = 0, P1 = 1, A = 2, B = 3, C = 4 };
   Tensor keep(const Shape& s);
-  Tensor at(int i, const Shape& s) const { return work->view(i * slot, s); }
+  // Work slot i as an activation (act) or an f32 tensor (conv outputs, gradient stream).
+  Tensor at(int i, const Shape& s) const { return work->view(i * slot, s, act); }
+  Tensor at_f32(int i, const Shape& s) const { return work->view(i * slot, s); }
   // Saved when the forward keeps, else work slot i.
   Tensor keep_or(int i, const Shape& s) { return saved ? keep(s) : at(i, s); }
+  // A conv output that batch norm reads: fp32 keeps it (the backward reads it) like keep_or;
+  // bf16 leaves it f32 in work slot i (the backward reads x̂, xhat()).
+  Tensor conv_out(int i, const Shape& s) { return act == DType::F32 ? keep_or(i, s) : at_f32(i, s); }
+  // bf16 training: the saved x̂ of the BN after that conv; else no tensor.
+  Tensor xhat(const Shape& s) { return act != DType::F32 && saved ? keep(s) : Tensor(); }
 };
 
 class Block {
@@ -120,7 +140,8 @@ class ResNet {
   std::unique_ptr<BatchNorm> bn1_;
   std::vector<std::unique_ptr<Block>> blocks_;
   const Tensor* x_ = nullptr;
-  Tensor c1_, r1_, p_, feat_out_;
+  Tensor xin_;  // bf16 encoders: the input images converted once (the first conv reads them, forward and backward)
+  Tensor c1_, xc1_, r1_, p_, feat_out_;  // xc1_: bn1's x̂ (bf16 training)
   Tensor pool_idx_;  // i32 argmax of the max pool, on the device
   Tensor g0_, g1_, dr1_, dc1_;
   std::vector<std::vector<Param*>> block_params_;  // per block, for on_grad_ready

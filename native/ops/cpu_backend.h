@@ -2,13 +2,38 @@
 // the op rooms (ops/<op>/<op>_cpu.cc); contracts are documented on Backend (core/backend.h).
 #pragma once
 #include <dnnl.hpp>
+#include <initializer_list>
 #include <vector>
 
 #include "core/backend.h"
+#include "core/error.h"
 
 namespace m2t::cpu {
 
 dnnl::engine& engine();
+
+// Activation element access for kernels over f32 or bf16 (uint16_t bit patterns) tensors: load
+// widens to f32, store rounds to nearest even (both inline and vectorisable inside omp simd).
+inline float load(float v) { return v; }
+inline float load(uint16_t v) { return bf16_to_f32(v); }
+inline void store(float& d, float v) { d = v; }
+inline void store(uint16_t& d, float v) { d = f32_to_bf16(v); }
+template <typename T>
+T* elems(Tensor& t) { return static_cast<T*>(t.raw()); }
+template <typename T>
+const T* elems(const Tensor& t) { return static_cast<const T*>(t.raw()); }
+// Calls f(float{}) or f(uint16_t{}) for an f32 or bf16 activation tensor; Error naming `what` else.
+template <typename F>
+void with_act_type(DType t, const char* what, F&& f) {
+  if (t == DType::F32) return f(float{});
+  if (t == DType::BF16) return f(uint16_t{});
+  fail(ErrorKind::Error, what, ": ", dtype_name(t), " activations (expected f32 or bf16)");
+}
+// Error naming `what` unless every tensor has dtype t.
+inline void check_dtypes(const char* what, DType t, std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* x : ts)
+    M2T_CHECK(x->dtype() == t, what, ": a ", dtype_name(x->dtype()), " tensor among ", dtype_name(t), " ones");
+}
 
 class CpuBackend final : public Backend {
  public:
@@ -36,6 +61,10 @@ class CpuBackend final : public Backend {
                 Tensor& y) override;
   void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G, const Tensor& mean,
                    const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
+  void bn_apply_xhat(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift, const Tensor& mean,
+                     const Tensor& invstd, bool relu, Tensor& y, Tensor& xhat) override;
+  void bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, Tensor& dy, int64_t C, int G, const Tensor& invstd,
+                        const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
 
   void maxpool_forward(const Tensor& x, Tensor& y, Tensor& idx) override;
   void maxpool_backward(const Tensor& dy, const Tensor& idx, const Shape& x_shape, Tensor& dx) override;
@@ -46,6 +75,7 @@ class CpuBackend final : public Backend {
   void relu_backward(const Tensor& y, Tensor& dy) override;
   void add_inplace(Tensor& y, const Tensor& x) override;
   void scale(Tensor& x, float s) override;
+  void cast(const Tensor& src, Tensor& dst) override;
   void concat2(const Tensor& a, const Tensor& b, Tensor& y) override;
 
   void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) override;

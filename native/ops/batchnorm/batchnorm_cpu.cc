@@ -1,5 +1,10 @@
 // Batch-norm passes on CPU over NHWC rows [M, C], G contiguous groups of M/G rows (one per view).
 // Sums accumulate in double: a group can hold ~10^5 rows per channel.
+// Activations (x, y, dy, dx) are f32 or bf16, all of one type, or — a bf16 encoder's training
+// step (docs/algorithm.md, "Mixed precision") — x and dy f32 (the conv's output and the gradient
+// stream) with y, x̂ and dx bf16. bf16 values are widened on load, the arithmetic is the f32
+// path's, and outputs are rounded to bf16 once on the store. Statistics, γ, β and their gradients
+// stay f32.
 //
 // NHWC rows are contiguous, so k whole rows form one flat run of L = k·C elements. Loops work on
 // runs of L ≥ 256 rather than on rows of C (often 8–64 here), which keeps inner loops long and
@@ -20,6 +25,12 @@ constexpr int64_t kMinRun = 256;
 
 int64_t rows_per_run(int64_t C) { return std::max<int64_t>(1, kMinRun / C); }
 
+// Whether two tensors' bytes intersect (views of one arena may, or may not).
+bool overlap(const Tensor& a, const Tensor& b) {
+  const char *pa = static_cast<const char*>(a.raw()), *pb = static_cast<const char*>(b.raw());
+  return a.nbytes() && b.nbytes() && pa < pb + b.nbytes() && pb < pa + a.nbytes();
+}
+
 std::vector<float> tile(const float* v, int64_t C, int64_t k) {
   std::vector<float> t(C * k);
   for (int64_t r = 0; r < k; ++r) std::copy(v, v + C, t.begin() + r * C);
@@ -33,6 +44,66 @@ M2T_CPU_CLONES void sums_run(double* a1, double* a2, const float* x, const float
   for (int64_t j = 0; j < L; ++j) {
     a1[j] += x[j];
     a2[j] += static_cast<double>(x[j]) * y[j];
+  }
+}
+
+// The same two loops over bf16 runs (widened to f32 on load, y rounded on the store).
+M2T_CPU_CLONES void sums_run(double* a1, double* a2, const uint16_t* x, const uint16_t* y, int64_t L) {
+#pragma omp simd
+  for (int64_t j = 0; j < L; ++j) {
+    const float xv = bf16_to_f32(x[j]);
+    a1[j] += xv;
+    a2[j] += static_cast<double>(xv) * bf16_to_f32(y[j]);
+  }
+}
+
+// Σ dy and Σ dy·x̂ over an f32 dy and a bf16 x̂ (bn_backward_xhat).
+M2T_CPU_CLONES void sums_run(double* a1, double* a2, const float* x, const uint16_t* y, int64_t L) {
+#pragma omp simd
+  for (int64_t j = 0; j < L; ++j) {
+    a1[j] += x[j];
+    a2[j] += static_cast<double>(x[j]) * bf16_to_f32(y[j]);
+  }
+}
+
+// bf16 y from f32 x (and bf16 w): bn_apply's f32 → bf16 normalisation and bn_backward_xhat's dx.
+M2T_CPU_CLONES void affine_run(uint16_t* y, const float* x, const uint16_t* w, int64_t L, const float* A,
+                               const float* B, const float* Mu, const float* S, bool relu) {
+  if (w) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = f32_to_bf16(A[j] * x[j] + B[j] * (bf16_to_f32(w[j]) - Mu[j]) + S[j]);
+  } else if (relu) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = f32_to_bf16(std::max(A[j] * x[j] + S[j], 0.0f));
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = f32_to_bf16(A[j] * x[j] + S[j]);
+  }
+}
+
+// y = A·x + S (ReLU if relu) and x̂ = (x − Mu)·Is, both rounded to bf16, over one f32 run.
+M2T_CPU_CLONES void norm_run(uint16_t* y, uint16_t* xh, const float* x, int64_t L, const float* A, const float* S,
+                             const float* Mu, const float* Is, bool relu) {
+  const float lo = relu ? 0.0f : -INFINITY;
+#pragma omp simd
+  for (int64_t j = 0; j < L; ++j) {
+    y[j] = f32_to_bf16(std::max(A[j] * x[j] + S[j], lo));
+    xh[j] = f32_to_bf16((x[j] - Mu[j]) * Is[j]);
+  }
+}
+
+M2T_CPU_CLONES void affine_run(uint16_t* y, const uint16_t* x, const uint16_t* w, int64_t L, const float* A,
+                               const float* B, const float* Mu, const float* S, bool relu) {
+  if (w) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j)
+      y[j] = f32_to_bf16(A[j] * bf16_to_f32(x[j]) + B[j] * (bf16_to_f32(w[j]) - Mu[j]) + S[j]);
+  } else if (relu) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = f32_to_bf16(std::max(A[j] * bf16_to_f32(x[j]) + S[j], 0.0f));
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = f32_to_bf16(A[j] * bf16_to_f32(x[j]) + S[j]);
   }
 }
 
@@ -54,8 +125,8 @@ M2T_CPU_CLONES void affine_run(float* y, const float* x, const float* w, int64_t
 // (s1[c], s2[c]) = Σ over rows [r0, r1) of (u[i], u[i]·v[i]) (v = u when null), where i runs
 // over channel c's elements. One pass; double accumulators per thread, one per element of a run,
 // folded into channels at the end.
-void channel_sums(const float* u, const float* v, int64_t r0, int64_t r1, int64_t C, double* s1, double* s2) {
-  if (!v) v = u;
+template <typename TU, typename TV>
+void channel_sums(const TU* u, const TV* v, int64_t r0, int64_t r1, int64_t C, double* s1, double* s2) {
   const int64_t k = rows_per_run(C), L = k * C;
   const int64_t runs = (r1 - r0) / k;
   std::fill(s1, s1 + C, 0.0);
@@ -76,13 +147,14 @@ void channel_sums(const float* u, const float* v, int64_t r0, int64_t r1, int64_
     }
   }
   for (int64_t i = (r0 + runs * k) * C; i < r1 * C; ++i) {
-    s1[i % C] += u[i];
-    s2[i % C] += static_cast<double>(u[i]) * v[i];
+    s1[i % C] += load(u[i]);
+    s2[i % C] += static_cast<double>(load(u[i])) * load(v[i]);
   }
 }
 
 // dst[i] = a[c]·u[i] + b[c]·(v[i] − m[c]) + s[c] (v may be null; ReLU if relu) over rows [r0, r1).
-void affine_rows(float* dst, const float* u, const float* v, int64_t r0, int64_t r1, int64_t C, const float* a,
+template <typename TD, typename TU, typename TV>
+void affine_rows(TD* dst, const TU* u, const TV* v, int64_t r0, int64_t r1, int64_t C, const float* a,
                  const float* b, const float* m, const float* s, bool relu) {
   const int64_t k = rows_per_run(C), L = k * C;
   const std::vector<float> ta = tile(a, C, k), ts = tile(s, C, k), tb = v ? tile(b, C, k) : std::vector<float>(),
@@ -97,8 +169,8 @@ void affine_rows(float* dst, const float* u, const float* v, int64_t r0, int64_t
   for (int64_t r = r0 + runs * k; r < r1; ++r)
     for (int64_t c = 0; c < C; ++c) {
       const int64_t i = r * C + c;
-      float y = a[c] * u[i] + (v ? b[c] * (v[i] - m[c]) : 0.0f) + s[c];
-      dst[i] = relu ? std::max(y, 0.0f) : y;
+      float y = a[c] * load(u[i]) + (v ? b[c] * (load(v[i]) - m[c]) : 0.0f) + s[c];
+      store(dst[i], relu ? std::max(y, 0.0f) : y);
     }
 }
 
@@ -113,7 +185,10 @@ void CpuBackend::bn_stats(const Tensor& x, int64_t C, int G, Tensor& mean_t, Ten
   float* var = var_t.data();
   std::vector<double> s1(C), s2(C);
   for (int g = 0; g < G; ++g) {
-    channel_sums(x.data(), nullptr, g * Mg, (g + 1) * Mg, C, s1.data(), s2.data());
+    with_act_type(x.dtype(), "batch norm", [&](auto t) {
+      using T = decltype(t);
+      channel_sums<T, T>(elems<T>(x), elems<T>(x), g * Mg, (g + 1) * Mg, C, s1.data(), s2.data());
+    });
     for (int64_t c = 0; c < C; ++c) {
       const double m = s1[c] / Mg;
       mean[g * C + c] = static_cast<float>(m);
@@ -127,33 +202,63 @@ void CpuBackend::bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale
   const float* scale = scale_t.data();
   const float* shift = shift_t.data();
   const int64_t M = x.numel() / C, Mg = M / G;
-  if (y.data() != x.data()) y.resize(x.shape());
-  for (int g = 0; g < G; ++g)
-    affine_rows(y.data(), x.data(), nullptr, g * Mg, (g + 1) * Mg, C, scale + g * C, nullptr, nullptr, shift + g * C,
-                relu);
+  if (x.dtype() == DType::F32 && y.dtype() == DType::BF16) {
+    M2T_CHECK(!overlap(x, y), "batch norm: a bf16 output overlaps its f32 input");
+    // A bf16 encoder's f32 conv output, normalised into its bf16 activation.
+    y.resize(x.shape());
+    for (int g = 0; g < G; ++g)
+      affine_rows<uint16_t, float, uint16_t>(elems<uint16_t>(y), x.data(), nullptr, g * Mg, (g + 1) * Mg, C,
+                                             scale + g * C, nullptr, nullptr, shift + g * C, relu);
+    return;
+  }
+  if (y.raw() != x.raw()) y.resize_as(x.shape(), x.dtype(), "batch norm");
+  check_dtypes("batch norm", x.dtype(), {&y});
+  with_act_type(x.dtype(), "batch norm", [&](auto t) {
+    using T = decltype(t);
+    for (int g = 0; g < G; ++g)
+      affine_rows<T, T, T>(elems<T>(y), elems<T>(x), nullptr, g * Mg, (g + 1) * Mg, C, scale + g * C, nullptr,
+                           nullptr, shift + g * C, relu);
+  });
+}
+
+void CpuBackend::bn_apply_xhat(const Tensor& x, int64_t C, int G, const Tensor& scale_t, const Tensor& shift_t,
+                               const Tensor& mean_t, const Tensor& invstd_t, bool relu, Tensor& y, Tensor& xhat) {
+  M2T_CHECK(x.dtype() == DType::F32, "batch norm (x̂): input is ", dtype_name(x.dtype()), ", expected f32");
+  y.resize_as(x.shape(), DType::BF16, "batch norm (x̂)");
+  xhat.resize_as(x.shape(), DType::BF16, "batch norm (x̂)");
+  M2T_CHECK(!overlap(y, x) && !overlap(xhat, x) && !overlap(xhat, y),
+            "batch norm (x̂): outputs alias each other or the input");
+  const int64_t M = x.numel() / C, Mg = M / G;
+  const int64_t k = rows_per_run(C), L = k * C;
+  const float* px = x.data();
+  uint16_t* py = elems<uint16_t>(y);
+  uint16_t* ph = elems<uint16_t>(xhat);
+  for (int g = 0; g < G; ++g) {
+    const float *a = scale_t.data() + g * C, *s = shift_t.data() + g * C, *mu = mean_t.data() + g * C,
+                *is = invstd_t.data() + g * C;
+    const std::vector<float> ta = tile(a, C, k), ts = tile(s, C, k), tm = tile(mu, C, k), ti = tile(is, C, k);
+    const int64_t r0 = g * Mg, r1 = r0 + Mg, runs = Mg / k;
+#pragma omp parallel for schedule(static)
+    for (int64_t q = 0; q < runs; ++q) {
+      const int64_t base = (r0 + q * k) * C;
+      norm_run(py + base, ph + base, px + base, L, ta.data(), ts.data(), tm.data(), ti.data(), relu);
+    }
+    for (int64_t i = (r0 + runs * k) * C; i < r1 * C; ++i) {
+      const int64_t c = i % C;
+      const float v = a[c] * px[i] + s[c];
+      store(py[i], relu ? std::max(v, 0.0f) : v);
+      store(ph[i], (px[i] - mu[c]) * is[c]);
+    }
+  }
 }
 
 // With x̂ = (x − μ)·s (s = invstd), per group and channel:
 //   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·s·(dy − dβ/M − x̂·dγ/M) = a·dy − e·(x − μ) − b,
 // a = γs, b = γs·dβ/M, e = γs²·dγ/M.
-void CpuBackend::bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G,
-                             const Tensor& mean_t, const Tensor& invstd_t, const Tensor& gamma_t, Tensor& dx,
-                             Tensor& dgamma_t, Tensor& dbeta_t) {
-  const float* mean = mean_t.data();
-  const float* invstd = invstd_t.data();
-  const float* gamma = gamma_t.data();
-  float* dgamma = dgamma_t.data();
-  float* dbeta = dbeta_t.data();
-  const int64_t M = x.numel() / C, Mg = M / G;
-  const float* px = x.data();
-  float* pdy = dy.data();
-  if (y_relu) {
-    const float* py = y_relu->data();
-    const int64_t n = x.numel();
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) pdy[i] = py[i] > 0.0f ? pdy[i] : 0.0f;
-  }
-  dx.resize(x.shape());
+namespace {
+template <typename T>
+void bn_backward_rows(const T* px, const T* pdy, T* pdx, int64_t C, int G, int64_t Mg, const float* mean,
+                      const float* invstd, const float* gamma, float* dgamma, float* dbeta) {
   std::vector<double> sdy(C), sdyx(C);
   std::vector<float> a(C), e(C), shift(C);
   for (int g = 0; g < G; ++g) {
@@ -161,7 +266,7 @@ void CpuBackend::bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, 
     const float* mu = mean + g * C;
     const float* is = invstd + g * C;
     // Σ dy·(x − μ) = Σ dy·x − μ·Σ dy
-    channel_sums(pdy, px, r0, r1, C, sdy.data(), sdyx.data());
+    channel_sums<T, T>(pdy, px, r0, r1, C, sdy.data(), sdyx.data());
     for (int64_t c = 0; c < C; ++c) {
       sdyx[c] -= mu[c] * sdy[c];
       const double dgam = sdyx[c] * is[c];
@@ -171,7 +276,67 @@ void CpuBackend::bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, 
       e[c] = static_cast<float>(-gamma[c] * is[c] * is[c] * dgam / Mg);
       shift[c] = static_cast<float>(-gamma[c] * is[c] * sdy[c] / Mg);
     }
-    affine_rows(dx.data(), pdy, px, r0, r1, C, a.data(), e.data(), mu, shift.data(), false);
+    affine_rows<T, T, T>(pdx, pdy, px, r0, r1, C, a.data(), e.data(), mu, shift.data(), false);
+  }
+}
+}  // namespace
+
+void CpuBackend::bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G,
+                             const Tensor& mean_t, const Tensor& invstd_t, const Tensor& gamma_t, Tensor& dx,
+                             Tensor& dgamma_t, Tensor& dbeta_t) {
+  const float* mean = mean_t.data();
+  const float* invstd = invstd_t.data();
+  const float* gamma = gamma_t.data();
+  float* dgamma = dgamma_t.data();
+  float* dbeta = dbeta_t.data();
+  const int64_t M = x.numel() / C, Mg = M / G;
+  check_dtypes("batch norm backward", x.dtype(), {&dy});
+  if (y_relu) {
+    check_dtypes("batch norm backward", x.dtype(), {y_relu});
+    relu_backward(*y_relu, dy);  // the same mask loop
+  }
+  dx.resize_as(x.shape(), x.dtype(), "batch norm backward");
+  check_dtypes("batch norm backward", x.dtype(), {&dx});
+  with_act_type(x.dtype(), "batch norm backward", [&](auto t) {
+    using T = decltype(t);
+    bn_backward_rows<T>(elems<T>(x), elems<T>(dy), elems<T>(dx), C, G, Mg, mean, invstd, gamma, dgamma, dbeta);
+  });
+}
+
+// From x̂ = (x − μ)·s instead of x: dγ = Σ dy·x̂ and dx = a·dy + e′·x̂ + b, a = γs,
+// e′ = −γs·dγ/M, b = −γs·dβ/M (the form above with e·(x − μ) = (e/s)·x̂).
+void CpuBackend::bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, Tensor& dy, int64_t C, int G,
+                                  const Tensor& invstd_t, const Tensor& gamma_t, Tensor& dx, Tensor& dgamma_t,
+                                  Tensor& dbeta_t) {
+  M2T_CHECK(xhat.dtype() == DType::BF16 && dy.dtype() == DType::F32, "batch norm backward (x̂): x̂ is ",
+            dtype_name(xhat.dtype()), " and dy ", dtype_name(dy.dtype()), ", expected bf16 and f32");
+  M2T_CHECK(dy.numel() == xhat.numel(), "batch norm backward (x̂): dy ", shape_str(dy.shape()), " and x̂ ",
+            shape_str(xhat.shape()), " differ");
+  if (y_relu) relu_backward(*y_relu, dy);
+  dx.resize_as(xhat.shape(), DType::BF16, "batch norm backward (x̂)");
+  const float* invstd = invstd_t.data();
+  const float* gamma = gamma_t.data();
+  float* dgamma = dgamma_t.data();
+  float* dbeta = dbeta_t.data();
+  const int64_t M = xhat.numel() / C, Mg = M / G;
+  const uint16_t* ph = elems<uint16_t>(xhat);
+  const float* pdy = dy.data();
+  uint16_t* pdx = elems<uint16_t>(dx);
+  std::vector<double> sdy(C), sdyh(C);
+  std::vector<float> a(C), e(C), shift(C), zero(C, 0.0f);
+  for (int g = 0; g < G; ++g) {
+    const int64_t r0 = g * Mg, r1 = r0 + Mg;
+    const float* is = invstd + g * C;
+    channel_sums<float, uint16_t>(pdy, ph, r0, r1, C, sdy.data(), sdyh.data());
+    for (int64_t c = 0; c < C; ++c) {
+      dgamma[c] += static_cast<float>(sdyh[c]);
+      dbeta[c] += static_cast<float>(sdy[c]);
+      a[c] = gamma[c] * is[c];
+      e[c] = static_cast<float>(-gamma[c] * is[c] * sdyh[c] / Mg);
+      shift[c] = static_cast<float>(-gamma[c] * is[c] * sdy[c] / Mg);
+    }
+    affine_rows<uint16_t, float, uint16_t>(pdx, pdy, ph, r0, r1, C, a.data(), e.data(), zero.data(), shift.data(),
+                                           false);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/backend.h"
+#include "core/error.h"
 #include "models/layers.h"
 #include "tests/gradcheck.h"
 
@@ -64,6 +65,127 @@ TEST_P(BnGrad, TrainForwardBackward) {
                   "bn dgamma", 8);
   expect_gradient([&](const Vec& bv) { return dot(w, bn_ref(x, C, G, gamma, bv, relu)); }, beta, bn.beta.grad, 1e-4,
                   "bn dbeta", 8);
+}
+
+// bf16 activations: batch norm reading bf16 x (and dy) equals the f32 pass on the bf16-rounded
+// values, with y and dx rounded once to bf16 (expect_bf16_of); the statistics, running statistics,
+// dγ and dβ stay f32 and equal the f32 pass's. 1280 elements per tensor: whole vectorised runs and a tail.
+TEST_P(BnGrad, Bf16IsF32OfRoundedInputsRoundedOnce) {
+  const auto [bep, G, relu] = GetParam();
+  Backend& be = *bep;
+  const int64_t C = 5;
+  const Shape xs{4, 8, 8, C};
+  const Vec x = random_vec(numel_of(xs), 21, -2, 3), gamma = random_vec(C, 22, 0.5, 1.5),
+            beta = random_vec(C, 23, -0.5, 0.5), w = random_vec(numel_of(xs), 24);
+  BatchNorm bb("bb", C, be.device()), bf("bf", C, be.device());
+  for (BatchNorm* bn : {&bb, &bf}) {
+    set(bn->gamma.value, gamma);
+    set(bn->beta.value, beta);
+    bn->gamma.grad.zero();
+    bn->beta.grad.zero();
+  }
+  const Tensor xb = to_bf16_tensor(x, xs), xf = to_tensor(bf16_rounded(x), xs);
+  Tensor yb, yf;
+  bb.forward(be, xb, yb, G, BnMode::Train, relu);
+  bf.forward(be, xf, yf, G, BnMode::Train, relu);
+  expect_bf16_of(yb, yf, "bf16 bn forward");
+  EXPECT_EQ(host(bb.running_mean), host(bf.running_mean));
+  EXPECT_EQ(host(bb.running_var), host(bf.running_var));
+
+  Tensor dyb = to_bf16_tensor(w, xs), dyf = to_tensor(bf16_rounded(w), xs), dxb, dxf;
+  bb.backward(be, xb, yb, dyb, dxb);
+  bf.backward(be, xf, yf, dyf, dxf);
+  expect_bf16_of(dxb, dxf, "bf16 bn dx");
+  expect_close(bb.gamma.grad, to_vec(bf.gamma.grad), 1e-6, "bf16 bn dgamma (f32)");
+  expect_close(bb.beta.grad, to_vec(bf.beta.grad), 1e-6, "bf16 bn dbeta (f32)");
+
+  // Momentum BN and inference read bf16 the same way (the same apply pass).
+  Tensor mb, mf;
+  bb.forward(be, xb, mb, G, BnMode::Infer, relu);
+  bf.forward(be, xf, mf, G, BnMode::Infer, relu);
+  expect_bf16_of(mb, mf, "bf16 bn inference");
+  // Mixed activation types are refused.
+  Tensor y32 = to_tensor(x, xs);
+  EXPECT_THROW(bb.forward(be, xb, y32, G, BnMode::Infer, relu), Error);
+}
+
+// A bf16 encoder's training BN: f32 x (the conv output; here with |μ| ≫ σ, where rounding x
+// itself would cancel bits) → bf16 y and bf16 x̂ = (x − μ)·invstd; the backward reads x̂ and an f32
+// dy and writes a bf16 dx. y and the running statistics are the f32 BN's (y rounded once); x̂ is
+// the exact normalised input rounded once; dx, dγ, dβ are the exact backward formulas on the
+// bf16 x̂ (dx rounded once), and within bf16 precision of the f32 BN's gradients. 21 channels
+// (not a multiple of 16) and 140 rows: whole vectorised runs and a tail of rows.
+TEST_P(BnGrad, Bf16XhatFromF32Input) {
+  const auto [bep, G, relu] = GetParam();
+  Backend& be = *bep;
+  const int64_t C = 21;
+  const Shape xs{4, 5, 7, C};
+  const int64_t M = numel_of(xs) / C, Mg = M / G;
+  Vec x = random_vec(numel_of(xs), 31, -1, 1);
+  for (size_t i = 0; i < x.size(); ++i) x[i] += 40.0 + (i % C);  // channel means 40..60, σ ≈ 0.6
+  const Vec gamma = random_vec(C, 32, 0.5, 1.5), beta = random_vec(C, 33, -0.5, 0.5),
+            w = random_vec(numel_of(xs), 34);
+  BatchNorm bb("bb", C, be.device()), bf("bf", C, be.device());
+  for (BatchNorm* bn : {&bb, &bf}) {
+    set(bn->gamma.value, gamma);
+    set(bn->beta.value, beta);
+    bn->gamma.grad.zero();
+    bn->beta.grad.zero();
+  }
+  const Tensor xf = to_tensor(x, xs);
+  Tensor yb(xs, be.device(), DType::BF16), xh(xs, be.device(), DType::BF16), yf;
+  bb.forward(be, xf, yb, G, BnMode::Train, relu, &xh);
+  bf.forward(be, xf, yf, G, BnMode::Train, relu);
+  expect_bf16_of(yb, yf, "bf16 bn forward from f32 x");
+  EXPECT_EQ(host(bb.running_mean), host(bf.running_mean));
+  EXPECT_EQ(host(bb.running_var), host(bf.running_var));
+  // x̂ against the double reference (γ = 1, β = 0, no ReLU).
+  const Vec xh_ref = bn_ref(to_vec(xf), C, G, Vec(C, 1.0), Vec(C, 0.0), false);
+  expect_bf16_of(xh, to_tensor(xh_ref, xs), "bf16 x-hat", 1e-5);
+
+  // Backward: the reference formulas in double on the rounded x̂ and the masked dy.
+  const Vec xhv = to_vec(xh), yv = to_vec(yb);
+  Vec dyv = w;
+  if (relu)
+    for (size_t i = 0; i < dyv.size(); ++i) dyv[i] = yv[i] > 0 ? static_cast<float>(w[i]) : 0.0;
+  Vec dx_ref(x.size()), dg_ref(C, 0.0), db_ref(C, 0.0);
+  for (int g = 0; g < G; ++g)
+    for (int64_t c = 0; c < C; ++c) {
+      double m = 0, v = 0, sdy = 0, sdyh = 0;
+      for (int64_t r = g * Mg; r < (g + 1) * Mg; ++r) m += float(x[r * C + c]);
+      m /= Mg;
+      for (int64_t r = g * Mg; r < (g + 1) * Mg; ++r) v += (float(x[r * C + c]) - m) * (float(x[r * C + c]) - m);
+      const double is = 1.0 / std::sqrt(v / Mg + 1e-5);
+      for (int64_t r = g * Mg; r < (g + 1) * Mg; ++r) {
+        sdy += float(dyv[r * C + c]);
+        sdyh += float(dyv[r * C + c]) * xhv[r * C + c];
+      }
+      dg_ref[c] += sdyh;
+      db_ref[c] += sdy;
+      for (int64_t r = g * Mg; r < (g + 1) * Mg; ++r)
+        dx_ref[r * C + c] = gamma[c] * is * (float(dyv[r * C + c]) - sdy / Mg - xhv[r * C + c] * sdyh / Mg);
+    }
+  Tensor dyb = to_tensor(w, xs), dyf = to_tensor(w, xs), dxb, dxf;
+  bb.backward(be, xf, yb, dyb, dxb);
+  bf.backward(be, xf, yf, dyf, dxf);
+  ASSERT_EQ(dxb.dtype(), DType::BF16);
+  expect_bf16_of(dxb, to_tensor(dx_ref, xs), "bf16 bn dx from x-hat", 1e-4);
+  expect_close(bb.gamma.grad, dg_ref, 1e-5, "bf16 bn dgamma from x-hat");
+  expect_close(bb.beta.grad, db_ref, 1e-5, "bf16 bn dbeta from x-hat");
+  // The same gradient as the f32 BN's, to bf16 precision (x̂ and dx rounded).
+  expect_close(dxb, to_vec(dxf), 1e-2, "bf16 bn dx vs f32");
+  expect_close(bb.gamma.grad, to_vec(bf.gamma.grad), 1e-2, "bf16 bn dgamma vs f32");
+  expect_close(bb.beta.grad, to_vec(bf.beta.grad), 1e-5, "bf16 bn dbeta vs f32");
+
+  // Momentum BN and inference: f32 x → bf16 y is the f32 pass rounded once; x̂ is for training only.
+  Tensor mb(xs, be.device(), DType::BF16), mf;
+  bb.forward(be, xf, mb, G, BnMode::Infer, relu);
+  bf.forward(be, xf, mf, G, BnMode::Infer, relu);
+  expect_bf16_of(mb, mf, "bf16 bn inference from f32 x", 1e-6, false);
+  EXPECT_THROW(bb.forward(be, xf, mb, G, BnMode::Infer, relu, &xh), Error);
+  // Outputs that overlap their input are refused.
+  Tensor alias = xf.view(0, xs, DType::BF16);
+  EXPECT_THROW(bb.forward(be, xf, alias, G, BnMode::Train, relu, &xh), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(GroupsAndRelu, BnGrad,

@@ -5,11 +5,13 @@
 // Scratchpads are user-managed: one buffer per calling thread, grown to the largest need, so
 // steady-state iterations allocate nothing (library-managed scratchpads page-faulted per call).
 //
-// Mixed precision (ConvGeom::compute == BF16): the kernel owns every cast. x and dy arrive f32
-// and are rounded to bf16 (round-to-nearest-even, a oneDNN reorder into a per-thread buffer);
-// the f32 master weights are reordered straight into the primitive's bf16 blocked layout; the
-// primitives accumulate in f32 and write y, dx and dw as f32. So f32 tensors and every other op
-// are untouched, and the f32 path below is the same code as without mixed precision.
+// Mixed precision (ConvGeom::compute == BF16): x and dy are bf16 tensors, read as they are (what
+// the bf16 encoder stores: batch norm's outputs and input gradients), or f32 ones rounded to bf16
+// here (round-to-nearest-even, a oneDNN reorder into a per-thread buffer: the same bits). The f32
+// master weights are reordered straight into the primitive's bf16 blocked layout; the primitives
+// accumulate in f32 and write y, dx and dw as f32: batch norm takes its statistics of the f32 y and
+// reads an f32 dy (docs/algorithm.md, "Mixed precision"). The f32 path below is the same code as
+// without mixed precision.
 //
 // Weights reordered for a primitive (and its weight gradient before the reorder back) live only
 // for the call: one 64-byte aligned buffer per layer serves every direction and input shape
@@ -94,9 +96,10 @@ class ConvCpu final : public ConvKernel {
   ~ConvCpu() override { note_workspace(-static_cast<std::ptrdiff_t>(wcap_)); }
 
   void forward(const Tensor& x, const Tensor& w, Tensor& y) override {
-    check_f32(x, "x");
+    check_act(x, "x");
+    check_f32(w, "w");
     Entry& e = entry(x.shape());
-    y.resize(e.y_shape);
+    y.resize_as(e.y_shape, DType::F32, "conv");
     dnnl::stream s(engine());
     memory src = input(s, e.src_md, x, 0);
     memory dst(e.dst_md, engine(), y.data());
@@ -107,10 +110,11 @@ class ConvCpu final : public ConvKernel {
   }
 
   void backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, Tensor& dx) override {
-    check_f32(dy, "dy");
+    check_act(dy, "dy");
+    check_f32(w, "w");
     Entry& e = entry(x_shape);
     ensure_bwd(e);
-    dx.resize(x_shape);
+    dx.resize_as(x_shape, DType::F32, "conv backward");
     dnnl::stream s(engine());
     memory ddst = input(s, e.dst_md, dy, 1);
     memory dsrc(e.src_md, engine(), dx.data());
@@ -121,8 +125,9 @@ class ConvCpu final : public ConvKernel {
   }
 
   void backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw) override {
-    check_f32(x, "x");
-    check_f32(dy, "dy");
+    check_act(x, "x");
+    check_act(dy, "dy");
+    check_f32(dw, "dw");
     Entry& e = entry(x.shape());
     ensure_bwd(e);
     dnnl::stream s(engine());
@@ -159,8 +164,15 @@ class ConvCpu final : public ConvKernel {
   memory::desc compute_md(const memory::desc& user) const {
     return bf16_ ? memory::desc(user.dims(), dt::bf16, tag::nhwc) : user;
   }
-  // The f32 activation t as the primitive reads it: t itself, or its bf16 rounding in `slot`.
+  // x and dy: f32, or bf16 when the layer computes in bf16.
+  void check_act(const Tensor& t, const char* what) const {
+    M2T_CHECK(t.dtype() == DType::F32 || (bf16_ && t.dtype() == DType::BF16), "conv: ", what, " is ",
+              dtype_name(t.dtype()), ", expected f32", bf16_ ? " or bf16" : " (the layer's precision is fp32)");
+  }
+  // The activation t as the primitive reads it: t itself (f32 path, or a bf16 tensor), or the
+  // bf16 rounding of an f32 t in `slot`.
   memory input(dnnl::stream& s, const memory::desc& user_md, const Tensor& t, int slot) {
+    if (t.dtype() == DType::BF16) return memory(compute_md(user_md), engine(), const_cast<void*>(t.raw()));
     memory user(user_md, engine(), const_cast<float*>(t.data()));
     if (!bf16_) return user;
     memory b = bf16_buffer(compute_md(user_md), slot);

@@ -109,6 +109,41 @@ TEST_P(ConvGrad, Bf16MatchesReferenceOfRoundedOperands) {
   expect_gradient([&](const Vec& wv) { return dot(wround, conv_ref(g, xr, wv)); }, wt, dw, 1e-4, "bf16 conv dw");
 }
 
+// A bf16 kernel reads bf16 x and dy as they are (what the bf16 encoder stores): the same bits as
+// for the f32 tensors it rounds itself, y, dx and dw f32 either way. An fp32 kernel refuses bf16.
+TEST_P(ConvGrad, Bf16ReadsBf16ActivationsAsItsOwnRounding) {
+  const Geo g = std::get<1>(GetParam());
+  Backend& be = *std::get<0>(GetParam());
+  std::unique_ptr<ConvKernel> kernel;
+  try {
+    kernel = be.make_conv({g.cin, g.cout, g.k, g.stride, g.pad, DType::BF16});
+  } catch (const Error& e) {
+    GTEST_SKIP() << e.what();
+  }
+  const Shape xs{g.n, g.h, g.w, g.cin}, ws{g.cout, g.cin, g.k, g.k};
+  const Vec x = random_vec(numel_of(xs), 4), wt = random_vec(numel_of(ws), 5);
+  const Tensor w = to_tensor(wt, ws);
+  Tensor yf, yb;
+  kernel->forward(to_tensor(x, xs), w, yf);
+  kernel->forward(to_bf16_tensor(x, xs), w, yb);
+  ASSERT_EQ(yb.dtype(), DType::F32);
+  EXPECT_EQ(host(yb), host(yf));
+  const Vec d = random_vec(yf.numel(), 6);
+  Tensor dxf, dxb, dwf(ws, current_device()), dwb(ws, current_device());
+  kernel->backward_data(to_tensor(d, yf.shape()), w, xs, dxf);
+  kernel->backward_data(to_bf16_tensor(d, yf.shape()), w, xs, dxb);
+  ASSERT_EQ(dxb.dtype(), DType::F32);
+  EXPECT_EQ(host(dxb), host(dxf));
+  kernel->backward_weights(to_tensor(x, xs), to_tensor(d, yf.shape()), dwf);
+  kernel->backward_weights(to_bf16_tensor(x, xs), to_bf16_tensor(d, yf.shape()), dwb);
+  EXPECT_EQ(host(dwb), host(dwf));
+  // A bf16 output tensor is refused (y is f32), and so is bf16 input to an fp32 layer.
+  Tensor ybad(yf.shape(), current_device(), DType::BF16);
+  EXPECT_THROW(kernel->forward(to_bf16_tensor(x, xs), w, ybad), Error);
+  auto f32 = be.make_conv({g.cin, g.cout, g.k, g.stride, g.pad, DType::F32});
+  EXPECT_THROW(f32->forward(to_bf16_tensor(x, xs), w, yf), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Geometries, ConvGrad,
                          ::testing::Combine(::testing::ValuesIn(built_backends()),
                          ::testing::Values(Geo{2, 7, 7, 3, 4, 3, 1, 1},    // 3x3 same
