@@ -1,7 +1,8 @@
 // Benchmark of the whole Momentum² Teacher step (npm run bench:step).
 // Prints images/s of ours and, when a Python with torch is found (M2T_TORCH_PYTHON, .venv,
 // or python3), of the PyTorch reference model (tools/bench/torch_step.py) on the same thread
-// count, and the ratio ours/PyTorch. Numbers, not assertions.
+// count, in NCHW and in channels_last, and the ratio ours/PyTorch for each and for the faster
+// one. Numbers, not assertions.
 //
 // Precision: the bf16 row runs our mixed precision (precision: 'bf16') against PyTorch's bf16
 // autocast, and prints bf16/fp32 of ours. For ResNet-50 rows it also prints ours as a percentage
@@ -78,11 +79,12 @@ function oursInChild(c: Config, threads: number, budget: number): Measured {
   try { return JSON.parse(line) as Measured; } catch { throw new Error(`benchmark child failed (${r.status}): ${r.stdout}`); }
 }
 
-function torchRef(py: string, c: Config, threads: number, budget: number): { ips: number; peakMB?: number } | undefined {
+function torchRef(py: string, c: Config, threads: number, budget: number, channelsLast: boolean): { ips: number; peakMB?: number } | undefined {
   const args = ['tools/bench/torch_step.py', '--arch', c.arch, '--size', String(c.size), '--batch', String(c.batch),
     '--threads', String(threads), '--budget', String(budget)];
   if (c.smallStem) args.push('--small-stem');
   if (c.precision === 'bf16') args.push('--precision', 'bf16');
+  if (channelsLast) args.push('--channels-last');
   const r = spawnSync(py, args, { encoding: 'utf8' });
   const line = r.stdout.trim().split('\n').pop();
   try {
@@ -142,11 +144,16 @@ async function main(): Promise<void> {
       `(planned ${o.planMB.toFixed(0)} MB, allocator peak ${o.allocPeakMB.toFixed(0)} MB, workspaces ${o.workspacesMB.toFixed(0)} MB)`;
     if (c.precision === 'fp32') fp32Ips.set(key, o.ips);
     else if (fp32Ips.has(key)) line += `; ${c.precision}/fp32 ${(o.ips / (fp32Ips.get(key) as number)).toFixed(2)}x`;
-    const t = py ? torchRef(py, c, threads, budget) : undefined;
+    // PyTorch in its default NCHW layout and in channels_last (NHWC, often faster on CPU, much
+    // faster for bf16 with AMX); the ratio that counts is against the faster of the two.
+    const t = py ? torchRef(py, c, threads, budget, false) : undefined;
+    const tl = py ? torchRef(py, c, threads, budget, true) : undefined;
     const torchName = c.precision === 'bf16' ? 'pytorch bf16 autocast' : 'pytorch';
     if (t !== undefined) {
       line += `; ${torchName} ${t.ips.toFixed(2)} img/s, ratio ${(o.ips / t.ips).toFixed(2)}x`;
       if (t.peakMB !== undefined) line += `, peak ${t.peakMB.toFixed(0)} MB (ours/pytorch ${(o.peakMB / t.peakMB).toFixed(2)})`;
+      if (tl !== undefined) line += `; channels_last ${tl.ips.toFixed(2)} img/s, ratio ${(o.ips / tl.ips).toFixed(2)}x`;
+      if (tl !== undefined) line += `; ours vs pytorch's faster layout ${(o.ips / Math.max(t.ips, tl.ips)).toFixed(2)}x`;
     } else line += '; pytorch not installed';
     if (bin && c.arch === 'resnet50') {
       const ceil = ceiling(bin, c, threads, budget);
