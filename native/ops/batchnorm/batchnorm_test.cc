@@ -35,6 +35,14 @@ void set(Tensor& t, const Vec& v) {
   t.copy_from_host(f.data());
 }
 
+// γ and β set, their gradients zeroed: a BN ready for one forward and backward.
+void reset(BatchNorm& bn, const Vec& gamma, const Vec& beta) {
+  set(bn.gamma.value, gamma);
+  set(bn.beta.value, beta);
+  bn.gamma.grad.zero();
+  bn.beta.grad.zero();
+}
+
 class BnGrad : public ::testing::TestWithParam<std::tuple<Backend*, int, bool>> {
  protected:
   void SetUp() override { current_device() = std::get<0>(GetParam())->device(); }
@@ -78,12 +86,7 @@ TEST_P(BnGrad, Bf16IsF32OfRoundedInputsRoundedOnce) {
   const Vec x = random_vec(numel_of(xs), 21, -2, 3), gamma = random_vec(C, 22, 0.5, 1.5),
             beta = random_vec(C, 23, -0.5, 0.5), w = random_vec(numel_of(xs), 24);
   BatchNorm bb("bb", C, be.device()), bf("bf", C, be.device());
-  for (BatchNorm* bn : {&bb, &bf}) {
-    set(bn->gamma.value, gamma);
-    set(bn->beta.value, beta);
-    bn->gamma.grad.zero();
-    bn->beta.grad.zero();
-  }
+  for (BatchNorm* bn : {&bb, &bf}) reset(*bn, gamma, beta);
   const Tensor xb = to_bf16_tensor(x, xs), xf = to_tensor(bf16_rounded(x), xs);
   Tensor yb, yf;
   bb.forward(be, xb, yb, G, BnMode::Train, relu);
@@ -126,12 +129,7 @@ TEST_P(BnGrad, Bf16XhatFromF32Input) {
   const Vec gamma = random_vec(C, 32, 0.5, 1.5), beta = random_vec(C, 33, -0.5, 0.5),
             w = random_vec(numel_of(xs), 34);
   BatchNorm bb("bb", C, be.device()), bf("bf", C, be.device());
-  for (BatchNorm* bn : {&bb, &bf}) {
-    set(bn->gamma.value, gamma);
-    set(bn->beta.value, beta);
-    bn->gamma.grad.zero();
-    bn->beta.grad.zero();
-  }
+  for (BatchNorm* bn : {&bb, &bf}) reset(*bn, gamma, beta);
   const Tensor xf = to_tensor(x, xs);
   Tensor yb(xs, be.device(), DType::BF16), xh(xs, be.device(), DType::BF16), yf;
   bb.forward(be, xf, yb, G, BnMode::Train, relu, &xh);

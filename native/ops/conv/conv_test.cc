@@ -35,6 +35,16 @@ Vec conv_ref(const Geo& g, const Vec& x, const Vec& wt) {
   return y;
 }
 
+// The layer's bf16 kernel, or null with the reason when this CPU has no bf16 convolution.
+std::unique_ptr<ConvKernel> bf16_kernel(Backend& be, const Geo& g, std::string& why) {
+  try {
+    return be.make_conv({g.cin, g.cout, g.k, g.stride, g.pad, DType::BF16});
+  } catch (const Error& e) {
+    why = e.what();
+    return nullptr;
+  }
+}
+
 class ConvGrad : public ::testing::TestWithParam<std::tuple<Backend*, Geo>> {
  protected:
   void SetUp() override { current_device() = std::get<0>(GetParam())->device(); }
@@ -77,12 +87,9 @@ TEST_P(ConvGrad, ForwardAndBackwardMatchReference) {
 TEST_P(ConvGrad, Bf16MatchesReferenceOfRoundedOperands) {
   const Geo g = std::get<1>(GetParam());
   Backend& be = *std::get<0>(GetParam());
-  std::unique_ptr<ConvKernel> kernel;
-  try {
-    kernel = be.make_conv({g.cin, g.cout, g.k, g.stride, g.pad, DType::BF16});
-  } catch (const Error& e) {
-    GTEST_SKIP() << e.what();
-  }
+  std::string why;
+  const std::unique_ptr<ConvKernel> kernel = bf16_kernel(be, g, why);
+  if (!kernel) GTEST_SKIP() << why;
   const Shape xs{g.n, g.h, g.w, g.cin}, ws{g.cout, g.cin, g.k, g.k};
   const Vec x = random_vec(numel_of(xs), 1), wt = random_vec(numel_of(ws), 2);
   auto rounded = [](Vec v) {
@@ -114,12 +121,9 @@ TEST_P(ConvGrad, Bf16MatchesReferenceOfRoundedOperands) {
 TEST_P(ConvGrad, Bf16ReadsBf16ActivationsAsItsOwnRounding) {
   const Geo g = std::get<1>(GetParam());
   Backend& be = *std::get<0>(GetParam());
-  std::unique_ptr<ConvKernel> kernel;
-  try {
-    kernel = be.make_conv({g.cin, g.cout, g.k, g.stride, g.pad, DType::BF16});
-  } catch (const Error& e) {
-    GTEST_SKIP() << e.what();
-  }
+  std::string why;
+  const std::unique_ptr<ConvKernel> kernel = bf16_kernel(be, g, why);
+  if (!kernel) GTEST_SKIP() << why;
   const Shape xs{g.n, g.h, g.w, g.cin}, ws{g.cout, g.cin, g.k, g.k};
   const Vec x = random_vec(numel_of(xs), 4), wt = random_vec(numel_of(ws), 5);
   const Tensor w = to_tensor(wt, ws);
