@@ -130,6 +130,10 @@ export interface MemoryBreakdown {
     inUse?: number;
     peakInUse?: number;
     cached?: number;
+    /** Blocks it has handed out since the process started, and how many of those it took from the system
+     *  (the rest came from its cache). A steady training loop takes nothing new from the system. */
+    allocations?: number;
+    systemAllocations?: number;
     /** oneDNN scratchpads and reordered weights (outside the allocator; measured, not planned). */
     workspaces: number;
   };

@@ -55,3 +55,25 @@ describe('Momentum2Teacher.memoryBreakdown', () => {
     if (process.platform === 'linux') expect(processMemory()!.peakRss).toBeGreaterThanOrEqual(processMemory()!.rss);
   });
 });
+
+// What a captured device graph (issue 10) needs of the loop, and what keeps cudaMalloc out of it: once the
+// first step has bound the plan, a step takes no memory from the system, only the two views' batch
+// buffers back from the allocator's cache. Fails if an op or the binding allocates anew per step.
+describe('steady-state steps', () => {
+  test.each(['fp32', 'bf16'] as const)('%s: after the first step, no system allocation and two cached blocks a step', async (precision) => {
+    let net: Momentum2Teacher;
+    try {
+      net = new Momentum2Teacher({ ...cfg, precision });
+    } catch (e) {
+      expect(String(e)).toMatch(/needs a CPU with AVX512-BF16 or AMX/); // this CPU has no bf16 convolution
+      return;
+    }
+    const v1 = batch(4, 16, 1), v2 = batch(4, 16, 2);
+    await net.step(v1, v2, 0.05);
+    const a = net.memoryBreakdown().measured;
+    for (let i = 0; i < 3; i++) await net.step(v1, v2, 0.05);
+    const b = net.memoryBreakdown().measured;
+    expect(b.systemAllocations! - a.systemAllocations!).toBe(0);
+    expect(b.allocations! - a.allocations!).toBe(3 * 2);
+  });
+});

@@ -142,7 +142,8 @@ Napi::Object plan_to_js(Napi::Env env, const MemoryEstimate& m) {
 }
 
 // What the device's caching allocator holds now and at its peak (since the last reset when
-// reset_peak), and the kernels' workspaces (outside it).
+// reset_peak), how many blocks it has handed out and how many of those came from the system
+// (cache misses) since it was made, and the kernels' workspaces (outside it).
 Napi::Object measured_to_js(Napi::Env env, Device dev, bool reset_peak) {
   Napi::Object o = Napi::Object::New(env);
   if (auto* c = dynamic_cast<CachingAllocator*>(&backend_for(dev).allocator())) {
@@ -150,6 +151,8 @@ Napi::Object measured_to_js(Napi::Env env, Device dev, bool reset_peak) {
     o.Set("inUse", double(s.in_use));
     o.Set("peakInUse", double(s.peak_in_use));
     o.Set("cached", double(s.cached));
+    o.Set("allocations", double(s.hits + s.misses));
+    o.Set("systemAllocations", double(s.misses));
     if (reset_peak) c->reset_peak();
   }
   o.Set("workspaces", double(workspace_bytes()));
