@@ -152,8 +152,10 @@ async function main(): Promise<void> {
     if (t !== undefined) {
       line += `; ${torchName} ${t.ips.toFixed(2)} img/s, ratio ${(o.ips / t.ips).toFixed(2)}x`;
       if (t.peakMB !== undefined) line += `, peak ${t.peakMB.toFixed(0)} MB (ours/pytorch ${(o.peakMB / t.peakMB).toFixed(2)})`;
-      if (tl !== undefined) line += `; channels_last ${tl.ips.toFixed(2)} img/s, ratio ${(o.ips / tl.ips).toFixed(2)}x`;
-      if (tl !== undefined) line += `; ours vs pytorch's faster layout ${(o.ips / Math.max(t.ips, tl.ips)).toFixed(2)}x`;
+      if (tl !== undefined) {
+        line += `; channels_last ${tl.ips.toFixed(2)} img/s, ratio ${(o.ips / tl.ips).toFixed(2)}x; ` +
+          `ours vs pytorch's faster layout ${(o.ips / Math.max(t.ips, tl.ips)).toFixed(2)}x`;
+      }
     } else line += '; pytorch not installed';
     if (bin && c.arch === 'resnet50') {
       const ceil = ceiling(bin, c, threads, budget);
