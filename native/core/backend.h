@@ -100,13 +100,14 @@ class Backend {
   // bn_backward_xhat reads instead of x.
   virtual void bn_apply_xhat(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift,
                              const Tensor& mean, const Tensor& invstd, bool relu, Tensor& y, Tensor& xhat) = 0;
-  // Backward of y = (x − mean)·invstd·γ + β (then ReLU when y_relu is given: its output, for the mask).
-  // Accumulates dγ, dβ; writes dx (resized). dy may be modified in place.
-  virtual void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G, const Tensor& mean,
-                           const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
-  // The same backward from x̂ (bn_apply_xhat; bf16) and an f32 dy (the gradient stream): dγ = Σ dy·x̂,
-  // dβ = Σ dy, dx = γ·invstd·(dy − dβ/M − x̂·dγ/M) written bf16 (what the convolution's backward reads).
-  virtual void bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, Tensor& dy, int64_t C, int G,
+  // Backward of y = (x − mean)·invstd·γ + β (then ReLU when y_relu is given: its output, for the mask
+  // [y > 0], applied where dy is read; dy itself is not written). Accumulates dγ, dβ; writes dx (resized).
+  virtual void bn_backward(const Tensor& x, const Tensor* y_relu, const Tensor& dy, int64_t C, int G,
+                           const Tensor& mean, const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma,
+                           Tensor& dbeta) = 0;
+  // The same backward from x̂ (bn_apply_xhat; bf16), a bf16 y_relu and an f32 dy (the gradient stream):
+  // dγ = Σ dy·x̂, dβ = Σ dy, dx = γ·invstd·(dy − dβ/M − x̂·dγ/M) written bf16 (what the convolution's backward reads).
+  virtual void bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, const Tensor& dy, int64_t C, int G,
                                 const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma,
                                 Tensor& dbeta) = 0;
 

@@ -94,7 +94,7 @@ void BatchNorm::forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode m
   }
 }
 
-void BatchNorm::backward(Backend& be, const Tensor& x, const Tensor& y, Tensor& dy, Tensor& dx) {
+void BatchNorm::backward(Backend& be, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
   if (xhat_)
     be.bn_backward_xhat(*xhat_, relu_ ? &y : nullptr, dy, C_, G_, invstd_, gamma.value, dx, gamma.grad, beta.grad);
   else

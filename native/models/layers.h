@@ -41,9 +41,9 @@ class BatchNorm {
   // encoder's training forward: f32 x, bf16 y): also write x̂ = (x − μ)·invstd there, bf16, which
   // the backward then reads instead of x (docs/algorithm.md, "Mixed precision"); Train mode only.
   void forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode, bool relu, Tensor* xhat = nullptr);
-  // Train mode only. y is the forward output (needed for the ReLU mask when relu). dy may be clobbered.
+  // Train mode only. y is the forward output (needed for the ReLU mask when relu; applied as dy is read).
   // x is the forward's input; unused (may be overwritten) when the forward wrote x̂.
-  void backward(Backend& be, const Tensor& x, const Tensor& y, Tensor& dy, Tensor& dx);
+  void backward(Backend& be, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx);
 
   int64_t channels() const { return C_; }
   const std::string& name() const { return name_; }

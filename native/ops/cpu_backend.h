@@ -59,12 +59,12 @@ class CpuBackend final : public Backend {
                           Tensor& running_var) override;
   void bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift, bool relu,
                 Tensor& y) override;
-  void bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G, const Tensor& mean,
+  void bn_backward(const Tensor& x, const Tensor* y_relu, const Tensor& dy, int64_t C, int G, const Tensor& mean,
                    const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
   void bn_apply_xhat(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift, const Tensor& mean,
                      const Tensor& invstd, bool relu, Tensor& y, Tensor& xhat) override;
-  void bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, Tensor& dy, int64_t C, int G, const Tensor& invstd,
-                        const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
+  void bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, const Tensor& dy, int64_t C, int G,
+                        const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
 
   void maxpool_forward(const Tensor& x, Tensor& y, Tensor& idx) override;
   void maxpool_backward(const Tensor& dy, const Tensor& idx, const Shape& x_shape, Tensor& dx) override;

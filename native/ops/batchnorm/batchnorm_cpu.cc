@@ -37,9 +37,27 @@ std::vector<float> tile(const float* v, int64_t C, int64_t k) {
   return t;
 }
 
+// The ReLU mask of the backward, applied where dy is read (in the sums and in dx) instead of by a
+// separate pass writing dy·[y > 0] back: d·[m > 0], the value relu_backward stores (+0 where
+// masked, NaN m masks), so the same values are summed in the same order.
+template <typename TM>
+inline float relu_masked(float d, TM m) {
+  return load(m) > 0.0f ? d : 0.0f;
+}
+
 // The two inner loops, one run each: compiled for AVX2 and AVX-512 too in the portable build
-// (core/cpu_dispatch.h), called from inside the OpenMP regions below.
-M2T_CPU_CLONES void sums_run(double* a1, double* a2, const float* x, const float* y, int64_t L) {
+// (core/cpu_dispatch.h), called from inside the OpenMP regions below. (a1, a2) += (x, x·y), x
+// masked by [m > 0] when m is given.
+M2T_CPU_CLONES void sums_run(double* a1, double* a2, const float* x, const float* y, const float* m, int64_t L) {
+  if (m) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) {
+      const float d = relu_masked(x[j], m[j]);
+      a1[j] += d;
+      a2[j] += static_cast<double>(d) * y[j];
+    }
+    return;
+  }
 #pragma omp simd
   for (int64_t j = 0; j < L; ++j) {
     a1[j] += x[j];
@@ -48,7 +66,17 @@ M2T_CPU_CLONES void sums_run(double* a1, double* a2, const float* x, const float
 }
 
 // The same two loops over bf16 runs (widened to f32 on load, y rounded on the store).
-M2T_CPU_CLONES void sums_run(double* a1, double* a2, const uint16_t* x, const uint16_t* y, int64_t L) {
+M2T_CPU_CLONES void sums_run(double* a1, double* a2, const uint16_t* x, const uint16_t* y, const uint16_t* m,
+                             int64_t L) {
+  if (m) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) {
+      const float d = relu_masked(bf16_to_f32(x[j]), m[j]);
+      a1[j] += d;
+      a2[j] += static_cast<double>(d) * bf16_to_f32(y[j]);
+    }
+    return;
+  }
 #pragma omp simd
   for (int64_t j = 0; j < L; ++j) {
     const float xv = bf16_to_f32(x[j]);
@@ -57,8 +85,18 @@ M2T_CPU_CLONES void sums_run(double* a1, double* a2, const uint16_t* x, const ui
   }
 }
 
-// Σ dy and Σ dy·x̂ over an f32 dy and a bf16 x̂ (bn_backward_xhat).
-M2T_CPU_CLONES void sums_run(double* a1, double* a2, const float* x, const uint16_t* y, int64_t L) {
+// Σ dy and Σ dy·x̂ over an f32 dy and a bf16 x̂ (bn_backward_xhat), dy masked by the bf16 y.
+M2T_CPU_CLONES void sums_run(double* a1, double* a2, const float* x, const uint16_t* y, const uint16_t* m,
+                             int64_t L) {
+  if (m) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) {
+      const float d = relu_masked(x[j], m[j]);
+      a1[j] += d;
+      a2[j] += static_cast<double>(d) * bf16_to_f32(y[j]);
+    }
+    return;
+  }
 #pragma omp simd
   for (int64_t j = 0; j < L; ++j) {
     a1[j] += x[j];
@@ -66,10 +104,15 @@ M2T_CPU_CLONES void sums_run(double* a1, double* a2, const float* x, const uint1
   }
 }
 
-// bf16 y from f32 x (and bf16 w): bn_apply's f32 → bf16 normalisation and bn_backward_xhat's dx.
-M2T_CPU_CLONES void affine_run(uint16_t* y, const float* x, const uint16_t* w, int64_t L, const float* A,
-                               const float* B, const float* Mu, const float* S, bool relu) {
-  if (w) {
+// bf16 y from f32 x (and bf16 w): bn_apply's f32 → bf16 normalisation and bn_backward_xhat's dx
+// (x = dy masked by [m > 0] when m is given).
+M2T_CPU_CLONES void affine_run(uint16_t* y, const float* x, const uint16_t* w, const uint16_t* m, int64_t L,
+                               const float* A, const float* B, const float* Mu, const float* S, bool relu) {
+  if (w && m) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j)
+      y[j] = f32_to_bf16(A[j] * relu_masked(x[j], m[j]) + B[j] * (bf16_to_f32(w[j]) - Mu[j]) + S[j]);
+  } else if (w) {
 #pragma omp simd
     for (int64_t j = 0; j < L; ++j) y[j] = f32_to_bf16(A[j] * x[j] + B[j] * (bf16_to_f32(w[j]) - Mu[j]) + S[j]);
   } else if (relu) {
@@ -92,9 +135,13 @@ M2T_CPU_CLONES void norm_run(uint16_t* y, uint16_t* xh, const float* x, int64_t 
   }
 }
 
-M2T_CPU_CLONES void affine_run(uint16_t* y, const uint16_t* x, const uint16_t* w, int64_t L, const float* A,
-                               const float* B, const float* Mu, const float* S, bool relu) {
-  if (w) {
+M2T_CPU_CLONES void affine_run(uint16_t* y, const uint16_t* x, const uint16_t* w, const uint16_t* m, int64_t L,
+                               const float* A, const float* B, const float* Mu, const float* S, bool relu) {
+  if (w && m) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j)
+      y[j] = f32_to_bf16(A[j] * relu_masked(bf16_to_f32(x[j]), m[j]) + B[j] * (bf16_to_f32(w[j]) - Mu[j]) + S[j]);
+  } else if (w) {
 #pragma omp simd
     for (int64_t j = 0; j < L; ++j)
       y[j] = f32_to_bf16(A[j] * bf16_to_f32(x[j]) + B[j] * (bf16_to_f32(w[j]) - Mu[j]) + S[j]);
@@ -107,10 +154,14 @@ M2T_CPU_CLONES void affine_run(uint16_t* y, const uint16_t* x, const uint16_t* w
   }
 }
 
-// y = A·x + B·(w − Mu) + S (w may be null; then ReLU if relu), elementwise over one run.
-M2T_CPU_CLONES void affine_run(float* y, const float* x, const float* w, int64_t L, const float* A, const float* B,
-                               const float* Mu, const float* S, bool relu) {
-  if (w) {
+// y = A·x + B·(w − Mu) + S (w may be null; then ReLU if relu), elementwise over one run; with w,
+// x may be masked by [m > 0] (m given: the backward's dy and its ReLU mask).
+M2T_CPU_CLONES void affine_run(float* y, const float* x, const float* w, const float* m, int64_t L, const float* A,
+                               const float* B, const float* Mu, const float* S, bool relu) {
+  if (w && m) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = A[j] * relu_masked(x[j], m[j]) + B[j] * (w[j] - Mu[j]) + S[j];
+  } else if (w) {
 #pragma omp simd
     for (int64_t j = 0; j < L; ++j) y[j] = A[j] * x[j] + B[j] * (w[j] - Mu[j]) + S[j];
   } else if (relu) {
@@ -122,11 +173,17 @@ M2T_CPU_CLONES void affine_run(float* y, const float* x, const float* w, int64_t
   }
 }
 
-// (s1[c], s2[c]) = Σ over rows [r0, r1) of (u[i], u[i]·v[i]) (v = u when null), where i runs
-// over channel c's elements. One pass; double accumulators per thread, one per element of a run,
-// folded into channels at the end.
+// u[i], or u[i]·[m[i] > 0] when a mask m is given.
+template <typename TU, typename TM>
+float masked_load(const TU* u, const TM* m, int64_t i) {
+  return m ? relu_masked(load(u[i]), m[i]) : load(u[i]);
+}
+
+// (s1[c], s2[c]) = Σ over rows [r0, r1) of (d[i], d[i]·v[i]), d = u masked by [m > 0] (m may be
+// null), where i runs over channel c's elements. One pass; double accumulators per thread, one
+// per element of a run, folded into channels at the end.
 template <typename TU, typename TV>
-void channel_sums(const TU* u, const TV* v, int64_t r0, int64_t r1, int64_t C, double* s1, double* s2) {
+void channel_sums(const TU* u, const TV* v, const TV* m, int64_t r0, int64_t r1, int64_t C, double* s1, double* s2) {
   const int64_t k = rows_per_run(C), L = k * C;
   const int64_t runs = (r1 - r0) / k;
   std::fill(s1, s1 + C, 0.0);
@@ -138,7 +195,8 @@ void channel_sums(const TU* u, const TV* v, int64_t r0, int64_t r1, int64_t C, d
     double* a2 = acc.data() + L;
 #pragma omp for schedule(static) nowait
     for (int64_t q = 0; q < runs; ++q) {
-      sums_run(a1, a2, u + (r0 + q * k) * C, v + (r0 + q * k) * C, L);
+      const int64_t base = (r0 + q * k) * C;
+      sums_run(a1, a2, u + base, v + base, m ? m + base : nullptr, L);
     }
 #pragma omp critical
     for (int64_t j = 0; j < L; ++j) {
@@ -147,15 +205,17 @@ void channel_sums(const TU* u, const TV* v, int64_t r0, int64_t r1, int64_t C, d
     }
   }
   for (int64_t i = (r0 + runs * k) * C; i < r1 * C; ++i) {
-    s1[i % C] += load(u[i]);
-    s2[i % C] += static_cast<double>(load(u[i])) * load(v[i]);
+    const float d = masked_load(u, m, i);
+    s1[i % C] += d;
+    s2[i % C] += static_cast<double>(d) * load(v[i]);
   }
 }
 
-// dst[i] = a[c]·u[i] + b[c]·(v[i] − m[c]) + s[c] (v may be null; ReLU if relu) over rows [r0, r1).
+// dst[i] = a[c]·u[i] + b[c]·(v[i] − m[c]) + s[c] (v may be null; ReLU if relu) over rows [r0, r1);
+// with v, u may be masked by [mask > 0] (the backward's dy).
 template <typename TD, typename TU, typename TV>
-void affine_rows(TD* dst, const TU* u, const TV* v, int64_t r0, int64_t r1, int64_t C, const float* a,
-                 const float* b, const float* m, const float* s, bool relu) {
+void affine_rows(TD* dst, const TU* u, const TV* v, const TV* mask, int64_t r0, int64_t r1, int64_t C,
+                 const float* a, const float* b, const float* m, const float* s, bool relu) {
   const int64_t k = rows_per_run(C), L = k * C;
   const std::vector<float> ta = tile(a, C, k), ts = tile(s, C, k), tb = v ? tile(b, C, k) : std::vector<float>(),
                            tm = v ? tile(m, C, k) : std::vector<float>();
@@ -164,12 +224,13 @@ void affine_rows(TD* dst, const TU* u, const TV* v, int64_t r0, int64_t r1, int6
 #pragma omp parallel for schedule(static)
   for (int64_t q = 0; q < runs; ++q) {
     const int64_t base = (r0 + q * k) * C;
-    affine_run(dst + base, u + base, v ? v + base : nullptr, L, A, B, Mu, S, relu);
+    affine_run(dst + base, u + base, v ? v + base : nullptr, v && mask ? mask + base : nullptr, L, A, B, Mu, S,
+               relu);
   }
   for (int64_t r = r0 + runs * k; r < r1; ++r)
     for (int64_t c = 0; c < C; ++c) {
       const int64_t i = r * C + c;
-      float y = a[c] * load(u[i]) + (v ? b[c] * (load(v[i]) - m[c]) : 0.0f) + s[c];
+      float y = a[c] * masked_load(u, v ? mask : nullptr, i) + (v ? b[c] * (load(v[i]) - m[c]) : 0.0f) + s[c];
       store(dst[i], relu ? std::max(y, 0.0f) : y);
     }
 }
@@ -187,7 +248,7 @@ void CpuBackend::bn_stats(const Tensor& x, int64_t C, int G, Tensor& mean_t, Ten
   for (int g = 0; g < G; ++g) {
     with_act_type(x.dtype(), "batch norm", [&](auto t) {
       using T = decltype(t);
-      channel_sums<T, T>(elems<T>(x), elems<T>(x), g * Mg, (g + 1) * Mg, C, s1.data(), s2.data());
+      channel_sums<T, T>(elems<T>(x), elems<T>(x), nullptr, g * Mg, (g + 1) * Mg, C, s1.data(), s2.data());
     });
     for (int64_t c = 0; c < C; ++c) {
       const double m = s1[c] / Mg;
@@ -207,7 +268,7 @@ void CpuBackend::bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale
     // A bf16 encoder's f32 conv output, normalised into its bf16 activation.
     y.resize(x.shape());
     for (int g = 0; g < G; ++g)
-      affine_rows<uint16_t, float, uint16_t>(elems<uint16_t>(y), x.data(), nullptr, g * Mg, (g + 1) * Mg, C,
+      affine_rows<uint16_t, float, uint16_t>(elems<uint16_t>(y), x.data(), nullptr, nullptr, g * Mg, (g + 1) * Mg, C,
                                              scale + g * C, nullptr, nullptr, shift + g * C, relu);
     return;
   }
@@ -216,8 +277,8 @@ void CpuBackend::bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale
   with_act_type(x.dtype(), "batch norm", [&](auto t) {
     using T = decltype(t);
     for (int g = 0; g < G; ++g)
-      affine_rows<T, T, T>(elems<T>(y), elems<T>(x), nullptr, g * Mg, (g + 1) * Mg, C, scale + g * C, nullptr,
-                           nullptr, shift + g * C, relu);
+      affine_rows<T, T, T>(elems<T>(y), elems<T>(x), nullptr, nullptr, g * Mg, (g + 1) * Mg, C, scale + g * C,
+                           nullptr, nullptr, shift + g * C, relu);
   });
 }
 
@@ -254,10 +315,10 @@ void CpuBackend::bn_apply_xhat(const Tensor& x, int64_t C, int G, const Tensor& 
 
 // With x̂ = (x − μ)·s (s = invstd), per group and channel:
 //   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·s·(dy − dβ/M − x̂·dγ/M) = a·dy − e·(x − μ) − b,
-// a = γs, b = γs·dβ/M, e = γs²·dγ/M.
+// a = γs, b = γs·dβ/M, e = γs²·dγ/M. dy·[y > 0] in place of dy when the ReLU output y is given.
 namespace {
 template <typename T>
-void bn_backward_rows(const T* px, const T* pdy, T* pdx, int64_t C, int G, int64_t Mg, const float* mean,
+void bn_backward_rows(const T* px, const T* pdy, const T* py, T* pdx, int64_t C, int G, int64_t Mg, const float* mean,
                       const float* invstd, const float* gamma, float* dgamma, float* dbeta) {
   std::vector<double> sdy(C), sdyx(C);
   std::vector<float> a(C), e(C), shift(C);
@@ -266,7 +327,7 @@ void bn_backward_rows(const T* px, const T* pdy, T* pdx, int64_t C, int G, int64
     const float* mu = mean + g * C;
     const float* is = invstd + g * C;
     // Σ dy·(x − μ) = Σ dy·x − μ·Σ dy
-    channel_sums<T, T>(pdy, px, r0, r1, C, sdy.data(), sdyx.data());
+    channel_sums<T, T>(pdy, px, py, r0, r1, C, sdy.data(), sdyx.data());
     for (int64_t c = 0; c < C; ++c) {
       sdyx[c] -= mu[c] * sdy[c];
       const double dgam = sdyx[c] * is[c];
@@ -276,12 +337,12 @@ void bn_backward_rows(const T* px, const T* pdy, T* pdx, int64_t C, int G, int64
       e[c] = static_cast<float>(-gamma[c] * is[c] * is[c] * dgam / Mg);
       shift[c] = static_cast<float>(-gamma[c] * is[c] * sdy[c] / Mg);
     }
-    affine_rows<T, T, T>(pdx, pdy, px, r0, r1, C, a.data(), e.data(), mu, shift.data(), false);
+    affine_rows<T, T, T>(pdx, pdy, px, py, r0, r1, C, a.data(), e.data(), mu, shift.data(), false);
   }
 }
 }  // namespace
 
-void CpuBackend::bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, int64_t C, int G,
+void CpuBackend::bn_backward(const Tensor& x, const Tensor* y_relu, const Tensor& dy, int64_t C, int G,
                              const Tensor& mean_t, const Tensor& invstd_t, const Tensor& gamma_t, Tensor& dx,
                              Tensor& dgamma_t, Tensor& dbeta_t) {
   const float* mean = mean_t.data();
@@ -291,28 +352,35 @@ void CpuBackend::bn_backward(const Tensor& x, const Tensor* y_relu, Tensor& dy, 
   float* dbeta = dbeta_t.data();
   const int64_t M = x.numel() / C, Mg = M / G;
   check_dtypes("batch norm backward", x.dtype(), {&dy});
+  M2T_CHECK(dy.numel() == x.numel(), "batch norm backward: dy ", shape_str(dy.shape()), " and x ",
+            shape_str(x.shape()), " differ");
   if (y_relu) {
     check_dtypes("batch norm backward", x.dtype(), {y_relu});
-    relu_backward(*y_relu, dy);  // the same mask loop
+    M2T_CHECK(y_relu->numel() == x.numel(), "batch norm backward: y ", shape_str(y_relu->shape()), " and x ",
+              shape_str(x.shape()), " differ");
   }
   dx.resize_as(x.shape(), x.dtype(), "batch norm backward");
   check_dtypes("batch norm backward", x.dtype(), {&dx});
   with_act_type(x.dtype(), "batch norm backward", [&](auto t) {
     using T = decltype(t);
-    bn_backward_rows<T>(elems<T>(x), elems<T>(dy), elems<T>(dx), C, G, Mg, mean, invstd, gamma, dgamma, dbeta);
+    bn_backward_rows<T>(elems<T>(x), elems<T>(dy), y_relu ? elems<T>(*y_relu) : nullptr, elems<T>(dx), C, G, Mg, mean,
+                        invstd, gamma, dgamma, dbeta);
   });
 }
 
 // From x̂ = (x − μ)·s instead of x: dγ = Σ dy·x̂ and dx = a·dy + e′·x̂ + b, a = γs,
 // e′ = −γs·dγ/M, b = −γs·dβ/M (the form above with e·(x − μ) = (e/s)·x̂).
-void CpuBackend::bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, Tensor& dy, int64_t C, int G,
+void CpuBackend::bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, const Tensor& dy, int64_t C, int G,
                                   const Tensor& invstd_t, const Tensor& gamma_t, Tensor& dx, Tensor& dgamma_t,
                                   Tensor& dbeta_t) {
   M2T_CHECK(xhat.dtype() == DType::BF16 && dy.dtype() == DType::F32, "batch norm backward (x̂): x̂ is ",
             dtype_name(xhat.dtype()), " and dy ", dtype_name(dy.dtype()), ", expected bf16 and f32");
   M2T_CHECK(dy.numel() == xhat.numel(), "batch norm backward (x̂): dy ", shape_str(dy.shape()), " and x̂ ",
             shape_str(xhat.shape()), " differ");
-  if (y_relu) relu_backward(*y_relu, dy);
+  if (y_relu)
+    M2T_CHECK(y_relu->dtype() == DType::BF16 && y_relu->numel() == xhat.numel(), "batch norm backward (x̂): y is ",
+              dtype_name(y_relu->dtype()), " ", shape_str(y_relu->shape()), ", expected bf16 ",
+              shape_str(xhat.shape()));
   dx.resize_as(xhat.shape(), DType::BF16, "batch norm backward (x̂)");
   const float* invstd = invstd_t.data();
   const float* gamma = gamma_t.data();
@@ -321,13 +389,14 @@ void CpuBackend::bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, Tens
   const int64_t M = xhat.numel() / C, Mg = M / G;
   const uint16_t* ph = elems<uint16_t>(xhat);
   const float* pdy = dy.data();
+  const uint16_t* py = y_relu ? elems<uint16_t>(*y_relu) : nullptr;
   uint16_t* pdx = elems<uint16_t>(dx);
   std::vector<double> sdy(C), sdyh(C);
   std::vector<float> a(C), e(C), shift(C), zero(C, 0.0f);
   for (int g = 0; g < G; ++g) {
     const int64_t r0 = g * Mg, r1 = r0 + Mg;
     const float* is = invstd + g * C;
-    channel_sums<float, uint16_t>(pdy, ph, r0, r1, C, sdy.data(), sdyh.data());
+    channel_sums<float, uint16_t>(pdy, ph, py, r0, r1, C, sdy.data(), sdyh.data());
     for (int64_t c = 0; c < C; ++c) {
       dgamma[c] += static_cast<float>(sdyh[c]);
       dbeta[c] += static_cast<float>(sdy[c]);
@@ -335,8 +404,8 @@ void CpuBackend::bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, Tens
       e[c] = static_cast<float>(-gamma[c] * is[c] * sdyh[c] / Mg);
       shift[c] = static_cast<float>(-gamma[c] * is[c] * sdy[c] / Mg);
     }
-    affine_rows<uint16_t, float, uint16_t>(pdx, pdy, ph, r0, r1, C, a.data(), e.data(), zero.data(), shift.data(),
-                                           false);
+    affine_rows<uint16_t, float, uint16_t>(pdx, pdy, ph, py, r0, r1, C, a.data(), e.data(), zero.data(),
+                                           shift.data(), false);
   }
 }
 

@@ -240,6 +240,64 @@ TEST_P(BatchNormOp, InferUsesRunningStatistics) {
   expect_close(y, ref, 1e-6, "inference BN");
 }
 
+// The backward's ReLU mask is applied where dy is read (the sums and dx) instead of by a pass
+// writing dy·[y > 0] back: bit for bit the unfused sequence relu_backward → backward without mask,
+// in f32 (bn_backward) and from x̂ (bn_backward_xhat: bf16 y and x̂, f32 dy), and dy is left as it
+// was. 21 channels and 2·60 rows: whole vectorised runs and a tail of rows in each group. Fails if
+// the mask is skipped (dx then differs from the masked reference: checked below that it must) or if
+// dy is written.
+TEST_P(BatchNormOp, ReluMaskInsideBackwardEqualsMaskPassFirst) {
+  Backend& be = backend();
+  const int64_t C = 21, G = 2;
+  const Shape xs{4, 5, 6, C};
+  const Vec x = random_vec(numel_of(xs), 41, -2, 2), w = random_vec(numel_of(xs), 42);
+  const Tensor gamma = to_tensor(random_vec(C, 43, 0.5, 1.5), {C}), beta = to_tensor(random_vec(C, 44, -0.5, 0.5), {C});
+  Tensor rm = to_tensor(Vec(C, 0.0), {C}), rv = to_tensor(Vec(C, 1.0), {C}), nbt = to_tensor({0.0}, {1});
+  Tensor mean, var, invstd, scale, shift;
+  const Tensor xt = to_tensor(x, xs);
+  be.bn_stats(xt, C, G, mean, var);
+  be.bn_fold_train(mean, var, numel_of(xs) / C / G, gamma, beta, rm, rv, nbt, invstd, scale, shift);
+  struct Grads {
+    std::vector<float> dx, dgamma, dbeta;
+  };
+  auto run = [&](bool fused, bool xhat_path, bool mask) {
+    Tensor y, xh, dx, dg = to_tensor(Vec(C, 0.0), {C}), db = to_tensor(Vec(C, 0.0), {C});
+    if (xhat_path) {
+      y = Tensor(xs, be.device(), DType::BF16);
+      xh = Tensor(xs, be.device(), DType::BF16);
+      be.bn_apply_xhat(xt, C, G, scale, shift, mean, invstd, true, y, xh);
+    } else {
+      be.bn_apply(xt, C, G, scale, shift, true, y);
+    }
+    Tensor dy = to_tensor(w, xs);
+    if (mask && !fused) be.relu_backward(y, dy);
+    const Tensor* y_relu = mask && fused ? &y : nullptr;
+    if (xhat_path)
+      be.bn_backward_xhat(xh, y_relu, dy, C, G, invstd, gamma, dx, dg, db);
+    else
+      be.bn_backward(xt, y_relu, dy, C, G, mean, invstd, gamma, dx, dg, db);
+    if (fused) EXPECT_EQ(host(dy), host(to_tensor(w, xs))) << "dy written";
+    return Grads{host(dx), host(dg), host(db)};
+  };
+  for (bool xhat_path : {false, true}) {
+    SCOPED_TRACE(xhat_path ? "from x-hat (bf16)" : "f32");
+    const Grads fused = run(true, xhat_path, true), unfused = run(false, xhat_path, true),
+                unmasked = run(false, xhat_path, false);
+    EXPECT_EQ(fused.dx, unfused.dx);
+    EXPECT_EQ(fused.dgamma, unfused.dgamma);
+    EXPECT_EQ(fused.dbeta, unfused.dbeta);
+    EXPECT_NE(unfused.dx, unmasked.dx);  // the mask matters for these values
+    EXPECT_NE(unfused.dbeta, unmasked.dbeta);
+  }
+  // A mask of another shape, or (from x̂) not bf16, is refused.
+  Tensor dx, dg = to_tensor(Vec(C, 0.0), {C}), db = to_tensor(Vec(C, 0.0), {C});
+  const Tensor short_y = to_tensor(Vec(C, 1.0), {1, C}), dy = to_tensor(w, xs);
+  EXPECT_THROW(be.bn_backward(xt, &short_y, dy, C, G, mean, invstd, gamma, dx, dg, db), Error);
+  Tensor xh(xs, be.device(), DType::BF16), yb(xs, be.device(), DType::BF16);
+  be.bn_apply_xhat(xt, C, G, scale, shift, mean, invstd, true, yb, xh);
+  EXPECT_THROW(be.bn_backward_xhat(xh, &xt, dy, C, G, invstd, gamma, dx, dg, db), Error);
+}
+
 M2T_INSTANTIATE_BACKENDS(BatchNormOp);
 
 // Spec §2 written out for one channel set: the reference's two sequential calls (x2 then x1).
