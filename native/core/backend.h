@@ -130,6 +130,9 @@ class Backend {
   virtual void relu_backward(const Tensor& y, Tensor& dy) = 0;
   // y ← y + x
   virtual void add_inplace(Tensor& y, const Tensor& x) = 0;
+  // dx ← (dx + g)·[y > 0]: a residual block's two input-gradient paths summed and masked by the ReLU
+  // that produced its input y (add_inplace then relu_backward in one pass). dx and g of one dtype.
+  virtual void add_relu_backward(Tensor& dx, const Tensor& g, const Tensor& y) = 0;
   // x ← x·s (f32)
   virtual void scale(Tensor& x, float s) = 0;
   // dst ← src converted to dst's dtype (f32 ↔ bf16, round to nearest even; the same dtype copies),

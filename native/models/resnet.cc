@@ -95,12 +95,18 @@ class BlockBase : public Block {
     down_->bn.forward(be, down_->a, down_->b, G, mode, false, xhat_for(down_->xh, mode));
     return down_->b;
   }
-  // g = ∂L/∂(main + shortcut); adds the shortcut's input gradient into dx.
-  void shortcut_backward(Backend& be, Tensor& g, Tensor& dx) {
-    if (!down_) return be.add_inplace(dx, g);
-    down_->bn.backward(be, down_->a, down_->b, g, down_->da);
-    down_->conv.backward(*x_, down_->da, &down_->dx);
-    be.add_inplace(dx, down_->dx);
+  // g = ∂L/∂(main + shortcut); adds the shortcut's input gradient into dx (the main path's), masked by
+  // [x > 0] when relu_input (Block::backward).
+  void shortcut_backward(Backend& be, Tensor& g, Tensor& dx, bool relu_input) {
+    if (down_) {
+      down_->bn.backward(be, down_->a, down_->b, g, down_->da);
+      down_->conv.backward(*x_, down_->da, &down_->dx);
+    }
+    const Tensor& dshort = down_ ? down_->dx : g;
+    if (relu_input)
+      be.add_relu_backward(dx, dshort, *x_);
+    else
+      be.add_inplace(dx, dshort);
   }
 
   // The shortcut's tensors (a block's output shape `out`, input `in`); see BasicBlock::bind.
@@ -163,13 +169,12 @@ class BasicBlock final : public BlockBase {
     bn2_.forward(be, a2_, b2_, G, mode, false, xhat_for(xh2_, mode));
     be.add_relu(b2_, shortcut_forward(be, x, G, mode), out);
   }
-  void backward(Backend& be, Tensor& dout, Tensor& dx) override {
-    be.relu_backward(out, dout);  // dout is now ∂L/∂(b2 + shortcut)
-    bn2_.backward(be, a2_, b2_, dout, da2_);
+  void backward(Backend& be, Tensor& dsum, Tensor& dx, bool relu_input) override {
+    bn2_.backward(be, a2_, b2_, dsum, da2_);
     conv2_.backward(r1_, da2_, &dr1_);
     bn1_.backward(be, a1_, r1_, dr1_, da1_);
     conv1_.backward(*x_, da1_, &dx);
-    shortcut_backward(be, dout, dx);
+    shortcut_backward(be, dsum, dx, relu_input);
   }
 
  private:
@@ -230,15 +235,14 @@ class BottleneckBlock final : public BlockBase {
     bn3_.forward(be, a3_, b3_, G, mode, false, xhat_for(xh3_, mode));
     be.add_relu(b3_, shortcut_forward(be, x, G, mode), out);
   }
-  void backward(Backend& be, Tensor& dout, Tensor& dx) override {
-    be.relu_backward(out, dout);
-    bn3_.backward(be, a3_, b3_, dout, da3_);
+  void backward(Backend& be, Tensor& dsum, Tensor& dx, bool relu_input) override {
+    bn3_.backward(be, a3_, b3_, dsum, da3_);
     conv3_.backward(r2_, da3_, &dr2_);
     bn2_.backward(be, a2_, r2_, dr2_, da2_);
     conv2_.backward(r1_, da2_, &dr1_);
     bn1_.backward(be, a1_, r1_, dr1_, da1_);
     conv1_.backward(*x_, da1_, &dx);
-    shortcut_backward(be, dout, dx);
+    shortcut_backward(be, dsum, dx, relu_input);
   }
 
  private:
@@ -435,6 +439,7 @@ const Tensor& ResNet::forward(const Tensor& x, int G, BnMode mode) {
 void ResNet::backward(const Tensor& dfeat) {
   const Tensor& last = blocks_.back()->out;
   be_.avgpool_backward(dfeat, last.shape(), g0_);
+  be_.relu_backward(last, g0_);  // the last block's output ReLU; each block masks its input's (Block::backward)
   // Walk the blocks backwards, ping-ponging the gradient between g0_ and g1_.
   Tensor* g = &g0_;
   Tensor* gnext = &g1_;
@@ -445,7 +450,8 @@ void ResNet::backward(const Tensor& dfeat) {
       block_params_.push_back(r.params());
     }
   for (size_t i = blocks_.size(); i-- > 0;) {
-    blocks_[i]->backward(be_, *g, *gnext);
+    // Block 0's input is the stem's pool output (or, small stem, bn1's ReLU output: masked below).
+    blocks_[i]->backward(be_, *g, *gnext, /*relu_input=*/i > 0);
     std::swap(g, gnext);
     if (on_grad_ready)
       for (Param* p : block_params_[i]) on_grad_ready(*p);

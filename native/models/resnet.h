@@ -102,7 +102,11 @@ class Block {
   virtual void register_in(Registry& r) = 0;
   virtual void init(uint64_t seed) = 0;
   virtual void forward(Backend& be, const Tensor& x, int G, BnMode mode) = 0;
-  virtual void backward(Backend& be, Tensor& dout, Tensor& dx) = 0;  // dout may be clobbered
+  // dsum = ∂L/∂(main + shortcut): the gradient at the block's output ReLU, already masked by [out > 0]
+  // (the following block's backward leaves it so, for the next); may be clobbered. Writes dx = ∂L/∂x,
+  // or, when relu_input (x is the previous block's ReLU output), ∂L/∂x·[x > 0]: that block's dsum, its
+  // mask applied in the same pass as the residual add.
+  virtual void backward(Backend& be, Tensor& dsum, Tensor& dx, bool relu_input) = 0;
   virtual std::vector<BatchNorm*> bns() = 0;
   // Binds every activation (and gradient buffer, when b.saved) for input shape `in` to arena
   // views; the output goes to work slot out_slot when nothing is kept. Returns the output shape.

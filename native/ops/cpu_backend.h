@@ -74,6 +74,7 @@ class CpuBackend final : public Backend {
   void add_relu(const Tensor& a, const Tensor& b, Tensor& y) override;
   void relu_backward(const Tensor& y, Tensor& dy) override;
   void add_inplace(Tensor& y, const Tensor& x) override;
+  void add_relu_backward(Tensor& dx, const Tensor& g, const Tensor& y) override;
   void scale(Tensor& x, float s) override;
   void cast(const Tensor& src, Tensor& dst) override;
   void concat2(const Tensor& a, const Tensor& b, Tensor& y) override;

@@ -1,4 +1,4 @@
-// Residual add + ReLU, ReLU backward, in-place add and scale, the two-view concat and the f32 ↔ bf16
+// Residual add + ReLU, ReLU backward, in-place add (also fused with a ReLU mask) and scale, the two-view concat and the f32 ↔ bf16
 // cast. Activations f32 or bf16 (core/backend.h); bf16 arithmetic happens in f32 and rounds once
 // on the store.
 #include <algorithm>
@@ -48,6 +48,18 @@ M2T_MASK_RUN(float, uint16_t)
 M2T_MASK_RUN(uint16_t, float)
 M2T_MASK_RUN(uint16_t, uint16_t)
 
+// d ← (d + g)·[y > 0]: add_run then mask_run per element, the same values (the sum rounded by the
+// store, +0 where masked).
+#define M2T_ADD_MASK_RUN(TY, TD)                                                         \
+  M2T_CPU_CLONES void add_mask_run(TD* d, const TD* g, const TY* y, int64_t L) {         \
+    _Pragma("omp simd") for (int64_t i = 0; i < L; ++i)                                  \
+        store(d[i], load(y[i]) > 0.0f ? load(d[i]) + load(g[i]) : 0.0f);                  \
+  }
+M2T_ADD_MASK_RUN(float, float)
+M2T_ADD_MASK_RUN(float, uint16_t)
+M2T_ADD_MASK_RUN(uint16_t, float)
+M2T_ADD_MASK_RUN(uint16_t, uint16_t)
+
 }  // namespace
 
 void CpuBackend::add_relu(const Tensor& a, const Tensor& b, Tensor& y) {
@@ -84,6 +96,22 @@ void CpuBackend::add_inplace(Tensor& y, const Tensor& x) {
     T* py = elems<T>(y);
     const T* px = elems<T>(x);
     chunked(y.numel(), [&](int64_t i, int64_t L) { add_run(py + i, px + i, L); });
+  });
+}
+
+void CpuBackend::add_relu_backward(Tensor& dx, const Tensor& g, const Tensor& y) {
+  check_dtypes("add_relu_backward", dx.dtype(), {&g});
+  M2T_CHECK(dx.numel() == g.numel() && dx.numel() == y.numel(), "add_relu_backward: dx ", shape_str(dx.shape()),
+            ", g ", shape_str(g.shape()), " and y ", shape_str(y.shape()), " differ");
+  with_act_type(y.dtype(), "add_relu_backward", [&](auto ty) {
+    with_act_type(dx.dtype(), "add_relu_backward", [&](auto td) {
+      using TY = decltype(ty);
+      using TD = decltype(td);
+      const TY* py = elems<TY>(y);
+      const TD* pg = elems<TD>(g);
+      TD* pd = elems<TD>(dx);
+      chunked(dx.numel(), [&](int64_t i, int64_t L) { add_mask_run(pd + i, pg + i, py + i, L); });
+    });
   });
 }
 

@@ -53,6 +53,34 @@ TEST_P(ElementwiseOp, ManyChunksAndATailExactly) {
   }
 }
 
+// The residual gradient add and the ReLU mask in one pass: add_relu_backward(dx, g, y) is bit for bit
+// add_inplace(dx, g) then relu_backward(y, dx), over several chunks and a ragged tail, for an f32
+// gradient masked by f32 or bf16 outputs and for bf16 gradients. Fails if the add or the mask is
+// dropped (both change these values: checked).
+TEST_P(ElementwiseOp, AddReluBackwardIsAddThenMask) {
+  Backend& be = backend();
+  const Shape s{2 * 8192 + 133};
+  const Vec d = random_vec(s[0], 91), g = random_vec(s[0], 92), y = random_vec(s[0], 93);
+  for (DType yt : {DType::F32, DType::BF16})
+    for (DType gt : {DType::F32, DType::BF16}) {
+      SCOPED_TRACE(std::string("y ") + dtype_name(yt) + ", dx " + dtype_name(gt));
+      auto make = [&](const Vec& v, DType t) { return t == DType::F32 ? to_tensor(v, s) : to_bf16_tensor(v, s); };
+      const Tensor yy = make(y, yt), gg = make(g, gt);
+      Tensor fused = make(d, gt), ref = make(d, gt), added = make(d, gt);
+      be.add_relu_backward(fused, gg, yy);
+      be.add_inplace(ref, gg);
+      be.add_inplace(added, gg);
+      be.relu_backward(yy, ref);
+      ASSERT_EQ(fused.dtype(), gt);
+      EXPECT_EQ(host(fused), host(ref));
+      EXPECT_NE(host(ref), host(added));       // the mask zeroed something
+      EXPECT_NE(host(ref), host(make(d, gt)));  // the add changed something
+    }
+  Tensor dx = to_tensor(d, s);
+  EXPECT_THROW(be.add_relu_backward(dx, to_tensor(g, s), to_tensor(Vec(8, 1.0), {8})), Error);  // y's size
+  EXPECT_THROW(be.add_relu_backward(dx, to_bf16_tensor(g, s), to_tensor(y, s)), Error);          // mixed dx, g
+}
+
 TEST_P(ElementwiseOp, AddInplaceAndScale) {
   Backend& be = backend();
   Tensor y = to_tensor({1, 2, 3}, {3}), x = to_tensor({0.5, -1, 2}, {3});
