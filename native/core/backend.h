@@ -91,15 +91,19 @@ class Backend {
   virtual void bn_momentum_update(const Tensor& mean, const Tensor& var, int g, int64_t n, double alpha,
                                   bool double_unbias, bool stash_full, Tensor& stash_mean, Tensor& stash_var,
                                   Tensor& running_mean, Tensor& running_var) = 0;
-  // y = x·scale[g,c] + shift[g,c], then ReLU if relu. y may alias x. y has x's dtype, or is bf16
-  // for an f32 x (a bf16 encoder's conv output normalised: statistics of the f32 values).
-  virtual void bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift, bool relu,
-                        Tensor& y) = 0;
-  // Training BN of a bf16 encoder: bn_apply's y (bf16) from f32 x, and the normalised input
-  // x̂ = (x − mean)·invstd (bf16: centred and unit-scale, it rounds without cancellation), what
-  // bn_backward_xhat reads instead of x.
+  // y = x·scale[g,c] + shift[g,c] (+ residual when given: a residual block's last BN, its shortcut
+  // add and ReLU in one pass), then ReLU if relu. y may alias x. y has x's dtype, or is bf16 for an
+  // f32 x (a bf16 encoder's conv output normalised: statistics of the f32 values); the residual has
+  // y's dtype and shape. The affine map is rounded to f32 before the residual is added (the fp32
+  // bits of bn_apply then add_relu); a bf16 y is rounded once, at the end.
+  virtual void bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift,
+                        const Tensor* residual, bool relu, Tensor& y) = 0;
+  // Training BN of a bf16 encoder: bn_apply's y (bf16) from f32 x (and a bf16 residual), and the
+  // normalised input x̂ = (x − mean)·invstd (bf16: centred and unit-scale, it rounds without
+  // cancellation), what bn_backward_xhat reads instead of x.
   virtual void bn_apply_xhat(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift,
-                             const Tensor& mean, const Tensor& invstd, bool relu, Tensor& y, Tensor& xhat) = 0;
+                             const Tensor& mean, const Tensor& invstd, const Tensor* residual, bool relu, Tensor& y,
+                             Tensor& xhat) = 0;
   // Backward of y = (x − mean)·invstd·γ + β (then ReLU when y_relu is given: its output, for the mask
   // [y > 0], applied where dy is read; dy itself is not written). Accumulates dγ, dβ; writes dx (resized).
   virtual void bn_backward(const Tensor& x, const Tensor* y_relu, const Tensor& dy, int64_t C, int G,

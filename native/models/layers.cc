@@ -41,17 +41,18 @@ void BatchNorm::register_in(Registry& r) {
 // docs/algorithm.md, "Batch norm": statistics, their fold into the affine map and the running
 // statistics all stay on the device; only the momentum-BN schedule (α, pairs, which call of a
 // pair) is host state, and it advances without reading anything back.
-void BatchNorm::forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode, bool relu, Tensor* xhat) {
+void BatchNorm::forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode, bool relu, Tensor* xhat,
+                        const Tensor* residual) {
   const int64_t C = C_;
   M2T_CHECK(x.shape().back() == C, name_, ": input ", shape_str(x.shape()), " does not have ", C, " channels");
   M2T_CHECK(x.dim(0) % G == 0, name_, ": batch ", x.dim(0), " does not split into ", G, " views");
   G_ = G;
-  relu_ = relu;
+  relu_ = relu && !residual;  // with a residual the ReLU's mask is the caller's (see layers.h)
   xhat_ = nullptr;
   M2T_CHECK(!xhat || mode == BnMode::Train, name_, ": x̂ is saved for training batch norm only");
   if (mode == BnMode::Infer) {
     be.bn_fold_infer(running_mean, running_var, gamma.value, beta.value, G, scale_, shift_);
-    be.bn_apply(x, C, G, scale_, shift_, relu, y);
+    be.bn_apply(x, C, G, scale_, shift_, residual, relu, y);
     return;
   }
   // Per-view batch statistics (biased variance) over n rows per view.
@@ -63,10 +64,10 @@ void BatchNorm::forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode m
     be.bn_fold_train(mean_, var_, n, gamma.value, beta.value, running_mean, running_var, num_batches_tracked, invstd_,
                      scale_, shift_);
     if (xhat) {
-      be.bn_apply_xhat(x, C, G, scale_, shift_, mean_, invstd_, relu, y, *xhat);
+      be.bn_apply_xhat(x, C, G, scale_, shift_, mean_, invstd_, residual, relu, y, *xhat);
       xhat_ = xhat;
     } else {
-      be.bn_apply(x, C, G, scale_, shift_, relu, y);
+      be.bn_apply(x, C, G, scale_, shift_, residual, relu, y);
     }
     return;
   }
@@ -76,7 +77,7 @@ void BatchNorm::forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode m
   // even and the stash starts empty).
   be.bn_fold_momentum(mean_, var_, n, gamma.value, beta.value, running_mean, running_var, alpha, mbn.double_unbias,
                       scale_, shift_);
-  be.bn_apply(x, C, G, scale_, shift_, relu, y);
+  be.bn_apply(x, C, G, scale_, shift_, residual, relu, y);
   if (stash_mean.numel() != C) {
     stash_mean = Tensor({C}, x.device());
     stash_var = Tensor({C}, x.device());

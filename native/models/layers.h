@@ -40,7 +40,11 @@ class BatchNorm {
   // x: NHWC or [N, C]; G groups along N. relu fuses a ReLU after the affine map. xhat (a bf16
   // encoder's training forward: f32 x, bf16 y): also write x̂ = (x − μ)·invstd there, bf16, which
   // the backward then reads instead of x (docs/algorithm.md, "Mixed precision"); Train mode only.
-  void forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode, bool relu, Tensor* xhat = nullptr);
+  // residual (y's dtype and shape): y = ReLU?(BN(x) + residual), a residual block's last BN, shortcut
+  // add and ReLU in one pass; the backward then takes dy = ∂L/∂(BN(x) + residual), the ReLU's mask
+  // already applied by the caller (who needs that gradient for the residual's path too).
+  void forward(Backend& be, const Tensor& x, Tensor& y, int G, BnMode mode, bool relu, Tensor* xhat = nullptr,
+               const Tensor* residual = nullptr);
   // Train mode only. y is the forward output (needed for the ReLU mask when relu; applied as dy is read).
   // x is the forward's input; unused (may be overwritten) when the forward wrote x̂.
   void backward(Backend& be, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx);

@@ -140,8 +140,8 @@ class BasicBlock final : public BlockBase {
     add_shortcut(be, p, cin, planes, stride, ct);
     planes_ = planes, stride_ = stride;
   }
-  // Kept: a1, r1, a2, out (+ the shortcut conv's output). Transient: b2 (B), the shortcut BN's
-  // output (C). Forward keeping nothing: a1 A → r1 B → a2 A → b2 B, shortcut A → C, out P.
+  // Kept: a1, r1, a2, out (+ the shortcut conv's output). Transient: the shortcut BN's output (C).
+  // Forward keeping nothing: shortcut A → C, a1 A → r1 B → a2 A, bn2(a2) + shortcut → out P.
   // Backward: da2 A → dr1 B → da1 A → dx (the caller's), shortcut da B → dx C.
   Shape bind(ArenaBinder& b, const Shape& in, int out_slot) override {
     using S = ArenaBinder;
@@ -151,7 +151,6 @@ class BasicBlock final : public BlockBase {
     r1_ = b.keep_or(S::B, s.a1);
     a2_ = b.conv_out(S::A, s.out);
     xh2_ = b.xhat(s.out);
-    b2_ = b.at(S::B, s.out);
     bind_shortcut(b, in, s.out);
     out = bind_out(b, s.out, out_slot);
     if (b.saved) {
@@ -163,14 +162,15 @@ class BasicBlock final : public BlockBase {
   }
   void forward(Backend& be, const Tensor& x, int G, BnMode mode) override {
     x_ = &x;
+    // The shortcut first: its conv output takes work slot A, which the main path's conv outputs reuse.
+    const Tensor& shortcut = shortcut_forward(be, x, G, mode);
     conv1_.forward(x, a1_);
     bn1_.forward(be, a1_, r1_, G, mode, true, xhat_for(xh1_, mode));
     conv2_.forward(r1_, a2_);
-    bn2_.forward(be, a2_, b2_, G, mode, false, xhat_for(xh2_, mode));
-    be.add_relu(b2_, shortcut_forward(be, x, G, mode), out);
+    bn2_.forward(be, a2_, out, G, mode, true, xhat_for(xh2_, mode), &shortcut);
   }
   void backward(Backend& be, Tensor& dsum, Tensor& dx, bool relu_input) override {
-    bn2_.backward(be, a2_, b2_, dsum, da2_);
+    bn2_.backward(be, a2_, out, dsum, da2_);
     conv2_.backward(r1_, da2_, &dr1_);
     bn1_.backward(be, a1_, r1_, dr1_, da1_);
     conv1_.backward(*x_, da1_, &dx);
@@ -182,7 +182,7 @@ class BasicBlock final : public BlockBase {
   BatchNorm bn1_;
   Conv2d conv2_;
   BatchNorm bn2_;
-  Tensor a1_, xh1_, r1_, a2_, xh2_, b2_, da2_, dr1_, da1_;
+  Tensor a1_, xh1_, r1_, a2_, xh2_, da2_, dr1_, da1_;
 };
 
 // 1x1 → BN → ReLU → 3x3 (stride) → BN → ReLU → 1x1 (4·planes) → BN, + shortcut, ReLU.
@@ -199,9 +199,9 @@ class BottleneckBlock final : public BlockBase {
     add_shortcut(be, p, cin, planes * 4, stride, ct);
     planes_ = planes, stride_ = stride;
   }
-  // Kept: a1, r1, a2, r2, a3, out (+ the shortcut conv's output). Transient: b3 (B), the shortcut
-  // BN's output (C). Forward keeping nothing: a1 A → r1 B → a2 A → r2 B → a3 A → b3 B, shortcut
-  // A → C, out P. Backward: da3 A → dr2 B → da2 A → dr1 B → da1 A → dx, shortcut da B → dx C.
+  // Kept: a1, r1, a2, r2, a3, out (+ the shortcut conv's output). Transient: the shortcut BN's output
+  // (C). Forward keeping nothing: shortcut A → C, a1 A → r1 B → a2 A → r2 B → a3 A, bn3(a3) + shortcut
+  // → out P. Backward: da3 A → dr2 B → da2 A → dr1 B → da1 A → dx, shortcut da B → dx C.
   Shape bind(ArenaBinder& b, const Shape& in, int out_slot) override {
     using S = ArenaBinder;
     const BlockShapes s = block_shapes(true, in, planes_, stride_);
@@ -213,7 +213,6 @@ class BottleneckBlock final : public BlockBase {
     r2_ = b.keep_or(S::B, s.a2);
     a3_ = b.conv_out(S::A, s.out);
     xh3_ = b.xhat(s.out);
-    b3_ = b.at(S::B, s.out);
     bind_shortcut(b, in, s.out);
     out = bind_out(b, s.out, out_slot);
     if (b.saved) {
@@ -227,16 +226,17 @@ class BottleneckBlock final : public BlockBase {
   }
   void forward(Backend& be, const Tensor& x, int G, BnMode mode) override {
     x_ = &x;
+    // The shortcut first: its conv output takes work slot A, which the main path's conv outputs reuse.
+    const Tensor& shortcut = shortcut_forward(be, x, G, mode);
     conv1_.forward(x, a1_);
     bn1_.forward(be, a1_, r1_, G, mode, true, xhat_for(xh1_, mode));
     conv2_.forward(r1_, a2_);
     bn2_.forward(be, a2_, r2_, G, mode, true, xhat_for(xh2_, mode));
     conv3_.forward(r2_, a3_);
-    bn3_.forward(be, a3_, b3_, G, mode, false, xhat_for(xh3_, mode));
-    be.add_relu(b3_, shortcut_forward(be, x, G, mode), out);
+    bn3_.forward(be, a3_, out, G, mode, true, xhat_for(xh3_, mode), &shortcut);
   }
   void backward(Backend& be, Tensor& dsum, Tensor& dx, bool relu_input) override {
-    bn3_.backward(be, a3_, b3_, dsum, da3_);
+    bn3_.backward(be, a3_, out, dsum, da3_);
     conv3_.backward(r2_, da3_, &dr2_);
     bn2_.backward(be, a2_, r2_, dr2_, da2_);
     conv2_.backward(r1_, da2_, &dr1_);
@@ -252,7 +252,7 @@ class BottleneckBlock final : public BlockBase {
   BatchNorm bn2_;
   Conv2d conv3_;
   BatchNorm bn3_;
-  Tensor a1_, xh1_, r1_, a2_, xh2_, r2_, a3_, xh3_, b3_, da3_, dr2_, da2_, dr1_, da1_;
+  Tensor a1_, xh1_, r1_, a2_, xh2_, r2_, a3_, xh3_, da3_, dr2_, da2_, dr1_, da1_;
 };
 
 }  // namespace

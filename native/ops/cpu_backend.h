@@ -57,12 +57,12 @@ class CpuBackend final : public Backend {
   void bn_momentum_update(const Tensor& mean, const Tensor& var, int g, int64_t n, double alpha, bool double_unbias,
                           bool stash_full, Tensor& stash_mean, Tensor& stash_var, Tensor& running_mean,
                           Tensor& running_var) override;
-  void bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift, bool relu,
-                Tensor& y) override;
+  void bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift, const Tensor* residual,
+                bool relu, Tensor& y) override;
   void bn_backward(const Tensor& x, const Tensor* y_relu, const Tensor& dy, int64_t C, int G, const Tensor& mean,
                    const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
   void bn_apply_xhat(const Tensor& x, int64_t C, int G, const Tensor& scale, const Tensor& shift, const Tensor& mean,
-                     const Tensor& invstd, bool relu, Tensor& y, Tensor& xhat) override;
+                     const Tensor& invstd, const Tensor* residual, bool relu, Tensor& y, Tensor& xhat) override;
   void bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, const Tensor& dy, int64_t C, int G,
                         const Tensor& invstd, const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
 

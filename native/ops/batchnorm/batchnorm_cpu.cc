@@ -104,10 +104,10 @@ M2T_CPU_CLONES void sums_run(double* a1, double* a2, const float* x, const uint1
   }
 }
 
-// bf16 y from f32 x (and bf16 w): bn_apply's f32 → bf16 normalisation and bn_backward_xhat's dx
-// (x = dy masked by [m > 0] when m is given).
-M2T_CPU_CLONES void affine_run(uint16_t* y, const float* x, const uint16_t* w, const uint16_t* m, int64_t L,
-                               const float* A, const float* B, const float* Mu, const float* S, bool relu) {
+// bf16 y from f32 x (and bf16 w): bn_apply's f32 → bf16 normalisation (plus a bf16 residual R when
+// given) and bn_backward_xhat's dx (x = dy masked by [m > 0] when m is given).
+M2T_CPU_CLONES void affine_run(uint16_t* y, const float* x, const uint16_t* w, const uint16_t* m, const uint16_t* R,
+                               int64_t L, const float* A, const float* B, const float* Mu, const float* S, bool relu) {
   if (w && m) {
 #pragma omp simd
     for (int64_t j = 0; j < L; ++j)
@@ -115,6 +115,10 @@ M2T_CPU_CLONES void affine_run(uint16_t* y, const float* x, const uint16_t* w, c
   } else if (w) {
 #pragma omp simd
     for (int64_t j = 0; j < L; ++j) y[j] = f32_to_bf16(A[j] * x[j] + B[j] * (bf16_to_f32(w[j]) - Mu[j]) + S[j]);
+  } else if (R) {
+    const float lo = relu ? 0.0f : -INFINITY;
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = f32_to_bf16(std::max(A[j] * x[j] + S[j] + bf16_to_f32(R[j]), lo));
   } else if (relu) {
 #pragma omp simd
     for (int64_t j = 0; j < L; ++j) y[j] = f32_to_bf16(std::max(A[j] * x[j] + S[j], 0.0f));
@@ -124,10 +128,19 @@ M2T_CPU_CLONES void affine_run(uint16_t* y, const float* x, const uint16_t* w, c
   }
 }
 
-// y = A·x + S (ReLU if relu) and x̂ = (x − Mu)·Is, both rounded to bf16, over one f32 run.
-M2T_CPU_CLONES void norm_run(uint16_t* y, uint16_t* xh, const float* x, int64_t L, const float* A, const float* S,
-                             const float* Mu, const float* Is, bool relu) {
+// y = A·x + S (+ R when given; then ReLU if relu) and x̂ = (x − Mu)·Is, both rounded to bf16, over
+// one f32 run.
+M2T_CPU_CLONES void norm_run(uint16_t* y, uint16_t* xh, const float* x, const uint16_t* R, int64_t L, const float* A,
+                             const float* S, const float* Mu, const float* Is, bool relu) {
   const float lo = relu ? 0.0f : -INFINITY;
+  if (R) {
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) {
+      y[j] = f32_to_bf16(std::max(A[j] * x[j] + S[j] + bf16_to_f32(R[j]), lo));
+      xh[j] = f32_to_bf16((x[j] - Mu[j]) * Is[j]);
+    }
+    return;
+  }
 #pragma omp simd
   for (int64_t j = 0; j < L; ++j) {
     y[j] = f32_to_bf16(std::max(A[j] * x[j] + S[j], lo));
@@ -135,8 +148,9 @@ M2T_CPU_CLONES void norm_run(uint16_t* y, uint16_t* xh, const float* x, int64_t 
   }
 }
 
-M2T_CPU_CLONES void affine_run(uint16_t* y, const uint16_t* x, const uint16_t* w, const uint16_t* m, int64_t L,
-                               const float* A, const float* B, const float* Mu, const float* S, bool relu) {
+M2T_CPU_CLONES void affine_run(uint16_t* y, const uint16_t* x, const uint16_t* w, const uint16_t* m,
+                               const uint16_t* R, int64_t L, const float* A, const float* B, const float* Mu,
+                               const float* S, bool relu) {
   if (w && m) {
 #pragma omp simd
     for (int64_t j = 0; j < L; ++j)
@@ -145,6 +159,11 @@ M2T_CPU_CLONES void affine_run(uint16_t* y, const uint16_t* x, const uint16_t* w
 #pragma omp simd
     for (int64_t j = 0; j < L; ++j)
       y[j] = f32_to_bf16(A[j] * bf16_to_f32(x[j]) + B[j] * (bf16_to_f32(w[j]) - Mu[j]) + S[j]);
+  } else if (R) {
+    const float lo = relu ? 0.0f : -INFINITY;
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j)
+      y[j] = f32_to_bf16(std::max(A[j] * bf16_to_f32(x[j]) + S[j] + bf16_to_f32(R[j]), lo));
   } else if (relu) {
 #pragma omp simd
     for (int64_t j = 0; j < L; ++j) y[j] = f32_to_bf16(std::max(A[j] * bf16_to_f32(x[j]) + S[j], 0.0f));
@@ -154,16 +173,21 @@ M2T_CPU_CLONES void affine_run(uint16_t* y, const uint16_t* x, const uint16_t* w
   }
 }
 
-// y = A·x + B·(w − Mu) + S (w may be null; then ReLU if relu), elementwise over one run; with w,
-// x may be masked by [m > 0] (m given: the backward's dy and its ReLU mask).
-M2T_CPU_CLONES void affine_run(float* y, const float* x, const float* w, const float* m, int64_t L, const float* A,
-                               const float* B, const float* Mu, const float* S, bool relu) {
+// y = A·x + B·(w − Mu) + S (w may be null; then + R when given, then ReLU if relu), elementwise over
+// one run; with w, x may be masked by [m > 0] (m given: the backward's dy and its ReLU mask). A·x + S
+// is rounded to f32 before R is added: the bits of the unfused affine map then residual add.
+M2T_CPU_CLONES void affine_run(float* y, const float* x, const float* w, const float* m, const float* R, int64_t L,
+                               const float* A, const float* B, const float* Mu, const float* S, bool relu) {
   if (w && m) {
 #pragma omp simd
     for (int64_t j = 0; j < L; ++j) y[j] = A[j] * relu_masked(x[j], m[j]) + B[j] * (w[j] - Mu[j]) + S[j];
   } else if (w) {
 #pragma omp simd
     for (int64_t j = 0; j < L; ++j) y[j] = A[j] * x[j] + B[j] * (w[j] - Mu[j]) + S[j];
+  } else if (R) {
+    const float lo = relu ? 0.0f : -INFINITY;
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) y[j] = std::max(A[j] * x[j] + S[j] + R[j], lo);
   } else if (relu) {
 #pragma omp simd
     for (int64_t j = 0; j < L; ++j) y[j] = std::max(A[j] * x[j] + S[j], 0.0f);
@@ -211,10 +235,10 @@ void channel_sums(const TU* u, const TV* v, const TV* m, int64_t r0, int64_t r1,
   }
 }
 
-// dst[i] = a[c]·u[i] + b[c]·(v[i] − m[c]) + s[c] (v may be null; ReLU if relu) over rows [r0, r1);
-// with v, u may be masked by [mask > 0] (the backward's dy).
+// dst[i] = a[c]·u[i] + b[c]·(v[i] − m[c]) + s[c] (v may be null; then + res[i] when res is given;
+// ReLU if relu) over rows [r0, r1); with v, u may be masked by [mask > 0] (the backward's dy).
 template <typename TD, typename TU, typename TV>
-void affine_rows(TD* dst, const TU* u, const TV* v, const TV* mask, int64_t r0, int64_t r1, int64_t C,
+void affine_rows(TD* dst, const TU* u, const TV* v, const TV* mask, const TD* res, int64_t r0, int64_t r1, int64_t C,
                  const float* a, const float* b, const float* m, const float* s, bool relu) {
   const int64_t k = rows_per_run(C), L = k * C;
   const std::vector<float> ta = tile(a, C, k), ts = tile(s, C, k), tb = v ? tile(b, C, k) : std::vector<float>(),
@@ -224,13 +248,14 @@ void affine_rows(TD* dst, const TU* u, const TV* v, const TV* mask, int64_t r0, 
 #pragma omp parallel for schedule(static)
   for (int64_t q = 0; q < runs; ++q) {
     const int64_t base = (r0 + q * k) * C;
-    affine_run(dst + base, u + base, v ? v + base : nullptr, v && mask ? mask + base : nullptr, L, A, B, Mu, S,
-               relu);
+    affine_run(dst + base, u + base, v ? v + base : nullptr, v && mask ? mask + base : nullptr,
+               !v && res ? res + base : nullptr, L, A, B, Mu, S, relu);
   }
   for (int64_t r = r0 + runs * k; r < r1; ++r)
     for (int64_t c = 0; c < C; ++c) {
       const int64_t i = r * C + c;
       float y = a[c] * masked_load(u, v ? mask : nullptr, i) + (v ? b[c] * (load(v[i]) - m[c]) : 0.0f) + s[c];
+      if (!v && res) y += load(res[i]);
       store(dst[i], relu ? std::max(y, 0.0f) : y);
     }
 }
@@ -258,37 +283,54 @@ void CpuBackend::bn_stats(const Tensor& x, int64_t C, int G, Tensor& mean_t, Ten
   }
 }
 
-void CpuBackend::bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale_t, const Tensor& shift_t, bool relu,
-                          Tensor& y) {
+namespace {
+// Error unless the residual r (when given) has y's dtype and x's element count.
+void check_residual(const char* what, const Tensor* r, const Tensor& x, DType y) {
+  if (!r) return;
+  M2T_CHECK(r->dtype() == y && r->numel() == x.numel(), what, ": residual ", dtype_name(r->dtype()), " ",
+            shape_str(r->shape()), ", expected ", dtype_name(y), " ", shape_str(x.shape()));
+}
+}  // namespace
+
+void CpuBackend::bn_apply(const Tensor& x, int64_t C, int G, const Tensor& scale_t, const Tensor& shift_t,
+                          const Tensor* residual, bool relu, Tensor& y) {
   const float* scale = scale_t.data();
   const float* shift = shift_t.data();
   const int64_t M = x.numel() / C, Mg = M / G;
   if (x.dtype() == DType::F32 && y.dtype() == DType::BF16) {
     M2T_CHECK(!overlap(x, y), "batch norm: a bf16 output overlaps its f32 input");
+    check_residual("batch norm", residual, x, DType::BF16);
     // A bf16 encoder's f32 conv output, normalised into its bf16 activation.
     y.resize(x.shape());
+    const uint16_t* r = residual ? elems<uint16_t>(*residual) : nullptr;
     for (int g = 0; g < G; ++g)
-      affine_rows<uint16_t, float, uint16_t>(elems<uint16_t>(y), x.data(), nullptr, nullptr, g * Mg, (g + 1) * Mg, C,
-                                             scale + g * C, nullptr, nullptr, shift + g * C, relu);
+      affine_rows<uint16_t, float, uint16_t>(elems<uint16_t>(y), x.data(), nullptr, nullptr, r, g * Mg, (g + 1) * Mg,
+                                             C, scale + g * C, nullptr, nullptr, shift + g * C, relu);
     return;
   }
   if (y.raw() != x.raw()) y.resize_as(x.shape(), x.dtype(), "batch norm");
   check_dtypes("batch norm", x.dtype(), {&y});
+  check_residual("batch norm", residual, x, x.dtype());
   with_act_type(x.dtype(), "batch norm", [&](auto t) {
     using T = decltype(t);
+    const T* r = residual ? elems<T>(*residual) : nullptr;
     for (int g = 0; g < G; ++g)
-      affine_rows<T, T, T>(elems<T>(y), elems<T>(x), nullptr, nullptr, g * Mg, (g + 1) * Mg, C, scale + g * C,
+      affine_rows<T, T, T>(elems<T>(y), elems<T>(x), nullptr, nullptr, r, g * Mg, (g + 1) * Mg, C, scale + g * C,
                            nullptr, nullptr, shift + g * C, relu);
   });
 }
 
 void CpuBackend::bn_apply_xhat(const Tensor& x, int64_t C, int G, const Tensor& scale_t, const Tensor& shift_t,
-                               const Tensor& mean_t, const Tensor& invstd_t, bool relu, Tensor& y, Tensor& xhat) {
+                               const Tensor& mean_t, const Tensor& invstd_t, const Tensor* residual, bool relu,
+                               Tensor& y, Tensor& xhat) {
   M2T_CHECK(x.dtype() == DType::F32, "batch norm (x̂): input is ", dtype_name(x.dtype()), ", expected f32");
   y.resize_as(x.shape(), DType::BF16, "batch norm (x̂)");
   xhat.resize_as(x.shape(), DType::BF16, "batch norm (x̂)");
   M2T_CHECK(!overlap(y, x) && !overlap(xhat, x) && !overlap(xhat, y),
             "batch norm (x̂): outputs alias each other or the input");
+  check_residual("batch norm (x̂)", residual, x, DType::BF16);
+  M2T_CHECK(!residual || !overlap(*residual, xhat), "batch norm (x̂): the residual overlaps x̂");
+  const uint16_t* pr = residual ? elems<uint16_t>(*residual) : nullptr;
   const int64_t M = x.numel() / C, Mg = M / G;
   const int64_t k = rows_per_run(C), L = k * C;
   const float* px = x.data();
@@ -302,11 +344,13 @@ void CpuBackend::bn_apply_xhat(const Tensor& x, int64_t C, int G, const Tensor& 
 #pragma omp parallel for schedule(static)
     for (int64_t q = 0; q < runs; ++q) {
       const int64_t base = (r0 + q * k) * C;
-      norm_run(py + base, ph + base, px + base, L, ta.data(), ts.data(), tm.data(), ti.data(), relu);
+      norm_run(py + base, ph + base, px + base, pr ? pr + base : nullptr, L, ta.data(), ts.data(), tm.data(),
+               ti.data(), relu);
     }
     for (int64_t i = (r0 + runs * k) * C; i < r1 * C; ++i) {
       const int64_t c = i % C;
-      const float v = a[c] * px[i] + s[c];
+      float v = a[c] * px[i] + s[c];
+      if (pr) v += load(pr[i]);
       store(py[i], relu ? std::max(v, 0.0f) : v);
       store(ph[i], (px[i] - mu[c]) * is[c]);
     }
@@ -337,7 +381,7 @@ void bn_backward_rows(const T* px, const T* pdy, const T* py, T* pdx, int64_t C,
       e[c] = static_cast<float>(-gamma[c] * is[c] * is[c] * dgam / Mg);
       shift[c] = static_cast<float>(-gamma[c] * is[c] * sdy[c] / Mg);
     }
-    affine_rows<T, T, T>(pdx, pdy, px, py, r0, r1, C, a.data(), e.data(), mu, shift.data(), false);
+    affine_rows<T, T, T>(pdx, pdy, px, py, nullptr, r0, r1, C, a.data(), e.data(), mu, shift.data(), false);
   }
 }
 }  // namespace
@@ -404,7 +448,7 @@ void CpuBackend::bn_backward_xhat(const Tensor& xhat, const Tensor* y_relu, cons
       e[c] = static_cast<float>(-gamma[c] * is[c] * sdyh[c] / Mg);
       shift[c] = static_cast<float>(-gamma[c] * is[c] * sdy[c] / Mg);
     }
-    affine_rows<uint16_t, float, uint16_t>(pdx, pdy, ph, py, r0, r1, C, a.data(), e.data(), zero.data(),
+    affine_rows<uint16_t, float, uint16_t>(pdx, pdy, ph, py, nullptr, r0, r1, C, a.data(), e.data(), zero.data(),
                                            shift.data(), false);
   }
 }

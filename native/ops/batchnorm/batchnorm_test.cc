@@ -265,9 +265,9 @@ TEST_P(BatchNormOp, ReluMaskInsideBackwardEqualsMaskPassFirst) {
     if (xhat_path) {
       y = Tensor(xs, be.device(), DType::BF16);
       xh = Tensor(xs, be.device(), DType::BF16);
-      be.bn_apply_xhat(xt, C, G, scale, shift, mean, invstd, true, y, xh);
+      be.bn_apply_xhat(xt, C, G, scale, shift, mean, invstd, nullptr, true, y, xh);
     } else {
-      be.bn_apply(xt, C, G, scale, shift, true, y);
+      be.bn_apply(xt, C, G, scale, shift, nullptr, true, y);
     }
     Tensor dy = to_tensor(w, xs);
     if (mask && !fused) be.relu_backward(y, dy);
@@ -294,8 +294,71 @@ TEST_P(BatchNormOp, ReluMaskInsideBackwardEqualsMaskPassFirst) {
   const Tensor short_y = to_tensor(Vec(C, 1.0), {1, C}), dy = to_tensor(w, xs);
   EXPECT_THROW(be.bn_backward(xt, &short_y, dy, C, G, mean, invstd, gamma, dx, dg, db), Error);
   Tensor xh(xs, be.device(), DType::BF16), yb(xs, be.device(), DType::BF16);
-  be.bn_apply_xhat(xt, C, G, scale, shift, mean, invstd, true, yb, xh);
+  be.bn_apply_xhat(xt, C, G, scale, shift, mean, invstd, nullptr, true, yb, xh);
   EXPECT_THROW(be.bn_backward_xhat(xh, &xt, dy, C, G, invstd, gamma, dx, dg, db), Error);
+}
+
+// A residual block's last BN, shortcut add and ReLU in one pass (bn_apply / bn_apply_xhat with a
+// residual). f32: bit for bit bn_apply then add_relu (and, without ReLU, then add_inplace): the
+// affine map is rounded to f32 before the residual is added (an FMA over the sum would fail this).
+// bf16 outputs (bf16 x, f32 x → bf16 y, and from x̂): exactly the f32 fused result on the widened
+// inputs rounded once, x̂ unchanged by the residual. 21 channels and 2·60 rows: vectorised runs and
+// tails. Fails if the residual or the ReLU is dropped or applied in another order.
+TEST_P(BatchNormOp, ResidualAddReluFusedEqualsUnfused) {
+  Backend& be = backend();
+  const int64_t C = 21, G = 2;
+  const Shape xs{4, 5, 6, C};
+  const Vec x = random_vec(numel_of(xs), 51, -3, 3), r = random_vec(numel_of(xs), 52, -2, 2);
+  const Tensor gamma = to_tensor(random_vec(C, 53, 0.5, 1.5), {C}), beta = to_tensor(random_vec(C, 54, -0.5, 0.5), {C});
+  Tensor rm = to_tensor(Vec(C, 0.0), {C}), rv = to_tensor(Vec(C, 1.0), {C}), nbt = to_tensor({0.0}, {1});
+  Tensor mean, var, invstd, scale, shift;
+  const Tensor xt = to_tensor(x, xs), rt = to_tensor(r, xs);
+  be.bn_stats(xt, C, G, mean, var);
+  be.bn_fold_train(mean, var, numel_of(xs) / C / G, gamma, beta, rm, rv, nbt, invstd, scale, shift);
+  auto round_all = [](std::vector<float> v) {
+    for (float& e : v) e = round_bf16(e);
+    return v;
+  };
+  for (bool relu : {true, false}) {
+    SCOPED_TRACE(relu ? "relu" : "no relu");
+    Tensor fused, b, ref;
+    be.bn_apply(xt, C, G, scale, shift, &rt, relu, fused);
+    be.bn_apply(xt, C, G, scale, shift, nullptr, false, b);
+    if (relu) {
+      be.add_relu(b, rt, ref);
+    } else {
+      ref = to_tensor(to_vec(b), xs);
+      be.add_inplace(ref, rt);
+    }
+    const std::vector<float> f32 = host(fused);
+    EXPECT_EQ(f32, host(ref));
+    EXPECT_NE(f32, host(b));  // the residual (and ReLU) changed the values
+    // bf16 x and residual: the f32 pass on the widened values, rounded once.
+    const Tensor xb = to_bf16_tensor(x, xs), rb = to_bf16_tensor(r, xs), rw = to_tensor(to_vec(rb), xs);
+    Tensor yb, yw;
+    be.bn_apply(xb, C, G, scale, shift, &rb, relu, yb);
+    be.bn_apply(to_tensor(to_vec(xb), xs), C, G, scale, shift, &rw, relu, yw);
+    ASSERT_EQ(yb.dtype(), DType::BF16);
+    EXPECT_EQ(host(yb), round_all(host(yw)));
+    // f32 x, bf16 residual and y (a bf16 encoder's momentum BN and inference).
+    Tensor ym(xs, be.device(), DType::BF16), yr;
+    be.bn_apply(xt, C, G, scale, shift, &rb, relu, ym);
+    be.bn_apply(xt, C, G, scale, shift, &rw, relu, yr);
+    EXPECT_EQ(host(ym), round_all(host(yr)));
+    // From x̂ (a bf16 encoder's training BN): y as above, x̂ as without a residual.
+    Tensor yh(xs, be.device(), DType::BF16), xh(xs, be.device(), DType::BF16), y0(xs, be.device(), DType::BF16),
+        xh0(xs, be.device(), DType::BF16);
+    be.bn_apply_xhat(xt, C, G, scale, shift, mean, invstd, &rb, relu, yh, xh);
+    be.bn_apply_xhat(xt, C, G, scale, shift, mean, invstd, nullptr, relu, y0, xh0);
+    EXPECT_EQ(host(yh), host(ym));
+    EXPECT_EQ(host(xh), host(xh0));
+  }
+  // A residual of another dtype or size is refused.
+  Tensor y, yb(xs, be.device(), DType::BF16), xh(xs, be.device(), DType::BF16);
+  const Tensor rb = to_bf16_tensor(r, xs), short_r = to_tensor(Vec(C, 1.0), {1, C});
+  EXPECT_THROW(be.bn_apply(xt, C, G, scale, shift, &rb, true, y), Error);
+  EXPECT_THROW(be.bn_apply(xt, C, G, scale, shift, &short_r, true, y), Error);
+  EXPECT_THROW(be.bn_apply_xhat(xt, C, G, scale, shift, mean, invstd, &rt, true, yb, xh), Error);
 }
 
 M2T_INSTANTIATE_BACKENDS(BatchNormOp);
