@@ -1,6 +1,7 @@
 // The CPU backend: oneDNN (convolution, matmul) and own OpenMP loops. Its methods are defined in
 // the op rooms (ops/<op>/<op>_cpu.cc); contracts are documented on Backend (core/backend.h).
 #pragma once
+#include <cstring>
 #include <dnnl.hpp>
 #include <initializer_list>
 #include <vector>
@@ -18,6 +19,17 @@ inline float load(float v) { return v; }
 inline float load(uint16_t v) { return bf16_to_f32(v); }
 inline void store(float& d, float v) { d = v; }
 inline void store(uint16_t& d, float v) { d = f32_to_bf16(v); }
+// d·[m > 0] for a ReLU output m (f32 or bf16): d, or +0 where m ≤ 0 or NaN — what relu_backward
+// stores. An and of the bits: GCC leaves the select `m > 0 ? d : 0` as a branch in some loops,
+// which then do not vectorise.
+template <typename TM>
+inline float relu_masked(float d, TM m) {
+  uint32_t b;
+  std::memcpy(&b, &d, sizeof b);
+  b &= load(m) > 0.0f ? 0xffffffffu : 0u;
+  std::memcpy(&d, &b, sizeof d);
+  return d;
+}
 template <typename T>
 T* elems(Tensor& t) { return static_cast<T*>(t.raw()); }
 template <typename T>

@@ -37,13 +37,8 @@ std::vector<float> tile(const float* v, int64_t C, int64_t k) {
   return t;
 }
 
-// The ReLU mask of the backward, applied where dy is read (in the sums and in dx) instead of by a
-// separate pass writing dy·[y > 0] back: d·[m > 0], the value relu_backward stores (+0 where
-// masked, NaN m masks), so the same values are summed in the same order.
-template <typename TM>
-inline float relu_masked(float d, TM m) {
-  return load(m) > 0.0f ? d : 0.0f;
-}
+// The backward's ReLU mask is applied where dy is read (in the sums and in dx; relu_masked) instead
+// of by a separate pass writing dy·[y > 0] back: the same values summed in the same order.
 
 // The two inner loops, one run each: compiled for AVX2 and AVX-512 too in the portable build
 // (core/cpu_dispatch.h), called from inside the OpenMP regions below. (a1, a2) += (x, x·y), x

@@ -53,7 +53,7 @@ M2T_MASK_RUN(uint16_t, uint16_t)
 #define M2T_ADD_MASK_RUN(TY, TD)                                                         \
   M2T_CPU_CLONES void add_mask_run(TD* d, const TD* g, const TY* y, int64_t L) {         \
     _Pragma("omp simd") for (int64_t i = 0; i < L; ++i)                                  \
-        store(d[i], load(y[i]) > 0.0f ? load(d[i]) + load(g[i]) : 0.0f);                  \
+        store(d[i], relu_masked(load(d[i]) + load(g[i]), y[i]));                          \
   }
 M2T_ADD_MASK_RUN(float, float)
 M2T_ADD_MASK_RUN(float, uint16_t)
