@@ -8,9 +8,9 @@
 # M2T_EXTRA_SYSTEM_PACKAGES adds packages to the list (space-separated; used by the tests).
 set -euo pipefail
 
-# ocl-icd-opencl-dev: Debian's dnnl-config.cmake calls find_package(OpenCL), and libdnnl-dev only
-# *recommends* it, so an install without recommends must name it.
-pkgs=(cmake g++ make ninja-build pkg-config libdnnl-dev ocl-icd-opencl-dev libturbojpeg0-dev libspng-dev
+# oneDNN is not among them: scripts/install-onednn.sh fetches oneDNN 3.2 from PyPI (Debian has 2.6) with
+# python3-pip.
+pkgs=(cmake g++ make ninja-build pkg-config python3-pip libturbojpeg0-dev libspng-dev
       libpng-dev libgloo-dev libgtest-dev nlohmann-json3-dev)
 # shellcheck disable=SC2206
 pkgs+=(${M2T_EXTRA_SYSTEM_PACKAGES:-})
@@ -33,7 +33,7 @@ say() { echo "system packages: $*"; }
 fail() { echo "system packages: error: $*" >&2; exit 1; }
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
-  say "not a Debian/Ubuntu system; install CMake, a C++17 compiler, oneDNN 2.x (with OpenCL headers),"
+  say "not a Debian/Ubuntu system; install CMake, a C++17 compiler, python3 with pip,"
   say "  libjpeg-turbo, libspng, Gloo and nlohmann-json yourself (the build stops naming anything missing)"
   exit 0
 fi

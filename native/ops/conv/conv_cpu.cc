@@ -74,8 +74,9 @@ const char* isa_name(dnnl::cpu_isa isa) {
     case dnnl::cpu_isa::avx: return "AVX";
     case dnnl::cpu_isa::avx2: return "AVX2";
     case dnnl::cpu_isa::avx2_vnni: return "AVX2-VNNI";
-    case dnnl::cpu_isa::avx512_mic: return "AVX512 (MIC)";
-    case dnnl::cpu_isa::avx512_mic_4ops: return "AVX512 (MIC 4ops)";
+    case dnnl::cpu_isa::avx2_vnni_2: return "AVX2-VNNI-2";
+    case dnnl::cpu_isa::avx512_core_fp16: return "AVX512-FP16";
+    case dnnl::cpu_isa::avx512_core_amx_fp16: return "AMX-FP16";
     case dnnl::cpu_isa::avx512_core: return "AVX512";
     case dnnl::cpu_isa::avx512_core_vnni: return "AVX512-VNNI";
     case dnnl::cpu_isa::avx512_core_bf16: return "AVX512-BF16";
@@ -162,7 +163,7 @@ class ConvCpu final : public ConvKernel {
   dt ct() const { return bf16_ ? dt::bf16 : dt::f32; }
   // A primitive-side activation desc: `user` (f32 NHWC) with the compute type.
   memory::desc compute_md(const memory::desc& user) const {
-    return bf16_ ? memory::desc(user.dims(), dt::bf16, tag::nhwc) : user;
+    return bf16_ ? memory::desc(user.get_dims(), dt::bf16, tag::nhwc) : user;
   }
   // x and dy: f32, or bf16 when the layer computes in bf16.
   void check_act(const Tensor& t, const char* what) const {
@@ -228,9 +229,10 @@ class ConvCpu final : public ConvKernel {
     e.src_md = memory::desc({n, g_.cin, h, wd}, dt::f32, tag::nhwc);
     e.dst_md = memory::desc({n, g_.cout, ho, wo}, dt::f32, tag::nhwc);
     // bf16: src and weights bf16, dst f32 (what the next op, batch norm, reads).
-    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                      compute_md(e.src_md), any_w_md(ct()), e.dst_md, strides(), pads(), pads());
-    e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, user_scratchpad(), engine());
+    e.fwd_pd = dnnl::convolution_forward::primitive_desc(engine(), dnnl::prop_kind::forward_training,
+                                                         dnnl::algorithm::convolution_direct, compute_md(e.src_md),
+                                                         any_w_md(ct()), e.dst_md, strides(), pads(), pads(),
+                                                         user_scratchpad());
     e.fwd = dnnl::convolution_forward(e.fwd_pd);
     return cache_.emplace(key, std::move(e)).first->second;
   }
@@ -240,13 +242,13 @@ class ConvCpu final : public ConvKernel {
     if (e.has_bwd) return;
     // bf16: diff_dst and weights bf16, diff_src f32; backward weights: src and diff_dst bf16,
     // diff_weights f32 (the master weights' gradient).
-    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, e.src_md, any_w_md(ct()),
-                                             compute_md(e.dst_md), strides(), pads(), pads());
-    e.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bd, user_scratchpad(), engine(), e.fwd_pd);
+    e.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(
+        engine(), dnnl::algorithm::convolution_direct, e.src_md, any_w_md(ct()), compute_md(e.dst_md), strides(),
+        pads(), pads(), e.fwd_pd, user_scratchpad());
+    e.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(
+        engine(), dnnl::algorithm::convolution_direct, compute_md(e.src_md), any_w_md(), compute_md(e.dst_md),
+        strides(), pads(), pads(), e.fwd_pd, user_scratchpad());
     e.bwd_data = dnnl::convolution_backward_data(e.bwd_data_pd);
-    dnnl::convolution_backward_weights::desc bw(dnnl::algorithm::convolution_direct, compute_md(e.src_md),
-                                                any_w_md(), compute_md(e.dst_md), strides(), pads(), pads());
-    e.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(bw, user_scratchpad(), engine(), e.fwd_pd);
     e.bwd_weights = dnnl::convolution_backward_weights(e.bwd_weights_pd);
     e.has_bwd = true;
   }
@@ -265,7 +267,9 @@ class ConvCpu final : public ConvKernel {
 // oneDNN's effective ISA honours DNNL_MAX_CPU_ISA, so a test can take bf16 away (e.g. =AVX512_CORE).
 void require_bf16_conv() {
   const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
-  if (isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx) return;
+  // oneDNN 3's ISA values are feature masks: every bf16-capable one contains avx512_core_bf16's bits.
+  const auto need = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
+  if ((static_cast<unsigned>(isa) & need) == need) return;
   fail(ErrorKind::Error, "precision 'bf16' needs a CPU with AVX512-BF16 or AMX; this CPU has ", isa_name(isa),
        " (use precision 'fp32')");
 }

@@ -147,25 +147,22 @@ int main(int argc, char** argv) {
       const memory::dims st{g.stride, g.stride}, pd{g.pad, g.pad};
       const memory::desc x_c(xd, ct, act), x_f(xd, dt::f32, act), y_c(yd, ct, act),
           y_f(yd, dt::f32, act), w_any(wd, ct, tag::any), wf_any(wd, dt::f32, tag::any);
-      dnnl::convolution_forward::primitive_desc fpd(
-          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, x_c,
-                                          w_any, y_f, st, pd, pd),
-          attr, eng);
+      dnnl::convolution_forward::primitive_desc fpd(eng, dnnl::prop_kind::forward_training,
+                                                    dnnl::algorithm::convolution_direct, x_c, w_any, y_f, st, pd, pd,
+                                                    attr);
       memory x = mem(fpd.src_desc()), w = mem(fpd.weights_desc()), y = mem(fpd.dst_desc());
       P.fwd.push_back({dnnl::convolution_forward(fpd), {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, y}}});
       scratch_mds.push_back(fpd.scratchpad_desc());
       if (g.needs_dx) {
-        dnnl::convolution_backward_data::primitive_desc bpd(
-            dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, x_f, w_any, y_c, st, pd, pd),
-            attr, eng, fpd);
+        dnnl::convolution_backward_data::primitive_desc bpd(eng, dnnl::algorithm::convolution_direct, x_f, w_any,
+                                                            y_c, st, pd, pd, fpd, attr);
         memory dy = mem(bpd.diff_dst_desc()), wb = mem(bpd.weights_desc()), dx = mem(bpd.diff_src_desc());
         P.bwd_d.push_back({dnnl::convolution_backward_data(bpd),
                            {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wb}, {DNNL_ARG_DIFF_SRC, dx}}});
         scratch_mds.push_back(bpd.scratchpad_desc());
       }
-      dnnl::convolution_backward_weights::primitive_desc wpd(
-          dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, x_c, wf_any, y_c, st, pd, pd),
-          attr, eng, fpd);
+      dnnl::convolution_backward_weights::primitive_desc wpd(eng, dnnl::algorithm::convolution_direct, x_c, wf_any,
+                                                             y_c, st, pd, pd, fpd, attr);
       memory dy = mem(wpd.diff_dst_desc()), dw = mem(wpd.diff_weights_desc()), xw = mem(wpd.src_desc());
       P.bwd_w.push_back({dnnl::convolution_backward_weights(wpd),
                          {{DNNL_ARG_SRC, xw}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}}});
