@@ -45,8 +45,10 @@ describe('install-system-deps.sh', () => {
   let sb: Sandbox | undefined;
   afterEach(() => sb && fs.rmSync(sb.dir, { recursive: true, force: true }));
 
-  test('lists the OpenCL headers oneDNN\'s CMake config needs', () => {
-    expect(ALL).toEqual(expect.arrayContaining(['libdnnl-dev', 'ocl-icd-opencl-dev', 'g++', 'cmake']));
+  test('lists pip (scripts/install-onednn.sh fetches oneDNN 3 with it), not Debian\'s oneDNN 2.6', () => {
+    expect(ALL).toEqual(expect.arrayContaining(['python3-pip', 'g++', 'cmake']));
+    expect(ALL).not.toContain('libdnnl-dev');
+    expect(ALL).not.toContain('ocl-icd-opencl-dev');
   });
 
   test('--fuzz adds clang (scripts/fuzz.sh only); flags in any order; an unknown flag is an error', () => {
@@ -68,11 +70,11 @@ describe('install-system-deps.sh', () => {
   });
 
   test('as root installs exactly the missing packages without recommends', () => {
-    sb = sandbox(ALL.filter((p) => p !== 'ocl-icd-opencl-dev' && p !== 'libdnnl-dev'), ALL);
+    sb = sandbox(ALL.filter((p) => p !== 'python3-pip' && p !== 'libspng-dev'), ALL);
     const r = run(sb);
     expect(r.status).toBe(0);
     expect(r.log).toMatch(/^apt-get update/m);
-    expect(r.log).toMatch(/^apt-get install -y -qq --no-install-recommends libdnnl-dev ocl-icd-opencl-dev$/m);
+    expect(r.log).toMatch(/^apt-get install -y -qq --no-install-recommends python3-pip libspng-dev$/m);
     expect(r.log).not.toMatch(/sudo/);
   });
 
