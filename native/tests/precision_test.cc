@@ -27,14 +27,16 @@ M2TConfig config(const std::string& precision) {
 
 // What bf16 may change, and by how much. Step 0 runs both from the same weights, so it measures
 // the rounding alone: the loss (in [0, 8]) within kStep0Tol. After that the runs train apart —
-// SGD on small random batches amplifies any difference, and the per-step loss of either run
-// swings by ±0.1 from batch to batch — so later steps are compared as 10-step means, within
-// kWindowTol. Measured on a Xeon with AVX512-BF16 (2 threads), bf16 convolutions only: step 0
-// differed by 0.005, the window means by at most 0.047; with bf16 storage (BN outputs, x̂ and the
-// residual stream bf16; conv outputs and gradients f32), on a Xeon with AMX: step 0 by 0.009, the
-// window means by at most 0.045 (steps 30-39). The tolerances are unchanged.
+// SGD on small random batches amplifies any difference (docs/algorithm.md, "Mixed precision"), and
+// the per-step loss of either run swings by ±0.1 from batch to batch — so later steps are compared
+// as 10-step means, within kWindowTol, and as the mean of steps 10-49, within kMeanTol.
+// The tolerances come from a control: fp32 against fp32 whose views were perturbed by 2·10⁻³
+// relative (bf16's rounding scale; 6 perturbations, 2 threads): step 0 differed by ≤ 0.004, the
+// 10-step means by ≤ 0.125, the 40-step mean by ≤ 0.057. bf16 itself (oneDNN 3.2, Xeon with AMX,
+// 2026-12-03): step 0 by 0.006, the 10-step means by ≤ 0.086, the 40-step mean by 0.013.
 constexpr double kStep0Tol = 0.02;
-constexpr double kWindowTol = 0.1;
+constexpr double kWindowTol = 0.2;
+constexpr double kMeanTol = 0.1;
 
 TEST(Precision, Bf16LossesTrackFp32Over50Steps) {
   std::unique_ptr<Momentum2Teacher> bf;
@@ -57,17 +59,20 @@ TEST(Precision, Bf16LossesTrackFp32Over50Steps) {
   EXPECT_TRUE(differs) << "bf16 losses equal fp32's bit for bit: the bf16 kernels did not run";
   EXPECT_LE(std::fabs(lf[0] - lb[0]), kStep0Tol) << "step 0: fp32 " << lf[0] << ", bf16 " << lb[0];
   std::printf("[precision] step 0: fp32 %.4f bf16 %.4f;", lf[0], lb[0]);
+  double all_f = 0, all_b = 0;
   for (int w = 1; w < 5; ++w) {
     double mf = 0, mb = 0;
     for (int i = 10 * w; i < 10 * w + 10; ++i) mf += lf[i] / 10, mb += lb[i] / 10;
     std::printf(" steps %d-%d: %.4f / %.4f;", 10 * w, 10 * w + 9, mf, mb);
     EXPECT_LE(std::fabs(mf - mb), kWindowTol) << "mean loss of steps " << 10 * w << "-" << 10 * w + 9 << ": fp32 "
                                               << mf << ", bf16 " << mb;
-    // The loss has fallen far more than the tolerance, so the comparison is not between two
+    // The loss has fallen far more than the tolerances, so the comparison is not between two
     // runs that both did nothing.
-    EXPECT_LT(mb, lb[0] - 10 * kWindowTol);
+    EXPECT_LT(mb, lb[0] - 10 * kMeanTol);
+    all_f += mf / 4, all_b += mb / 4;
   }
-  std::printf("\n");
+  std::printf(" steps 10-49: %.4f / %.4f\n", all_f, all_b);
+  EXPECT_LE(std::fabs(all_f - all_b), kMeanTol) << "mean loss of steps 10-49: fp32 " << all_f << ", bf16 " << all_b;
 }
 
 TEST(Precision, UnknownPrecisionIsARangeError) {
